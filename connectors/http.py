@@ -1,0 +1,157 @@
+"""One HTTP client for every vendor: timeouts, Retry-After, backoff, and errors sorted by what to do next.
+
+Idempotent calls (reads, and writes guarded by the vendor's concurrency token) are retried here; a write
+that may have landed without an answer is reported as `TransientError(maybe_applied=True)` instead, so the
+caller can check before it sends a customer anything twice.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+from connectors.errors import ConflictError, PermanentError, RateLimited, TransientError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = (5.0, 30.0)
+"""Connect and read timeouts in seconds: vendors answer well within these when healthy."""
+MAX_INLINE_WAIT = 10.0
+"""A Retry-After up to this long is waited out in place; longer ones go back to the queue as RateLimited."""
+MAX_ATTEMPTS = 4
+"""Attempts for an idempotent call before a TransientError reaches the caller (who retries later)."""
+
+
+def retry_after_seconds(value: str | None, default: float = 60.0) -> float:
+    """Retry-After is either seconds or an HTTP date."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else default
+
+
+def vendor_message(response: requests.Response) -> str:
+    """The vendor's own words: Zendesk `{error, description, details}`, Freshdesk `{description, errors}`."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason
+    if not isinstance(body, dict):
+        return str(body)[:200]
+    parts = [str(body.get(key)) for key in ("error", "description", "message") if isinstance(body.get(key), str)]
+    for item in body.get("errors") or []:
+        if isinstance(item, dict):
+            parts.append(f"{item.get('field', '')}: {item.get('message', '')} ({item.get('code', '')})".strip())
+    details = body.get("details")
+    if isinstance(details, dict):
+        for field, problems in details.items():
+            for problem in problems if isinstance(problems, list) else [problems]:
+                text = problem.get("description", problem) if isinstance(problem, dict) else problem
+                parts.append(f"{field}: {text}")
+    return "; ".join(part for part in parts if part) or response.reason
+
+
+class VendorHttp:
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+        on_response: Callable[[requests.Response], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "escalator/0.1", **headers})
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.sleep = sleep
+        self.on_response = on_response
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool = True,
+    ) -> Any:
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        for attempt in range(1, self.max_attempts + 1):
+            last = attempt == self.max_attempts
+            try:
+                response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
+            except (requests.ConnectTimeout, requests.ConnectionError) as error:
+                # A refused or timed-out connect never reached the vendor: always safe to try again. Any
+                # other broken connection may have carried the request, which matters only for writes.
+                unsent = isinstance(error, requests.ConnectTimeout) or _refused(error)
+                self._pause_or_raise(
+                    last or not (unsent or idempotent),
+                    attempt,
+                    f"connection failed: {error}",
+                    maybe_applied=not unsent and not idempotent,
+                )
+                continue
+            except requests.Timeout as error:
+                self._pause_or_raise(
+                    last or not idempotent,
+                    attempt,
+                    f"no answer within {self.timeout[1]:g}s: {error}",
+                    maybe_applied=not idempotent,
+                )
+                continue
+            if self.on_response is not None:
+                self.on_response(response)
+            if response.status_code == 429:
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+                if wait > MAX_INLINE_WAIT or attempt == self.max_attempts:
+                    raise RateLimited(f"{method} {path}: rate limited, retry after {wait:g}s", wait)
+                log.info("vendor rate limit on %s %s; waiting %.1fs", method, path, wait)
+                self.sleep(wait)
+                continue
+            if response.status_code >= 500:
+                self._pause_or_raise(
+                    last or not idempotent,
+                    attempt,
+                    f"{method} {path}: {response.status_code} {vendor_message(response)}",
+                    status=response.status_code,
+                    maybe_applied=not idempotent,
+                )
+                continue
+            if response.status_code == 409:
+                raise ConflictError(f"{method} {path}: {vendor_message(response)}", 409)
+            if response.status_code >= 400:
+                raise PermanentError(
+                    f"{method} {path}: {response.status_code} {vendor_message(response)}", response.status_code
+                )
+            return response.json() if response.content else None
+        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    def _pause_or_raise(
+        self, final: bool, attempt: int, message: str, *, status: int = 0, maybe_applied: bool = False
+    ) -> None:
+        if final:
+            raise TransientError(message, status, maybe_applied=maybe_applied)
+        delay = min(8.0, 0.25 * 2 ** (attempt - 1))
+        log.warning("%s; retrying in %.2fs", message, delay)
+        self.sleep(delay)
+
+
+def _refused(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

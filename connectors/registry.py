@@ -1,0 +1,10 @@
+"""Vendor name -> connector. Adding a help desk is one folder and one line here."""
+
+from __future__ import annotations
+
+from connectors.base import Connector
+from connectors.zendesk import ZendeskConnector
+
+CONNECTORS: dict[str, Connector] = {
+    "zendesk": ZendeskConnector(),
+}

@@ -1,0 +1,215 @@
+"""Zendesk REST API: read tickets back, resolve group names, and write a plan in as few PUTs as allowed.
+
+Zendesk takes one comment per ticket update, so a plan with fields, a reply and a note costs two PUTs:
+fields + the first comment, then the next comment. Every PUT carries `safe_update` + `updated_stamp`, so a
+ticket that changed underneath answers 409 and the worker re-reads and re-decides.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.base import CommentLedger
+from connectors.errors import PermanentError
+from connectors.http import VendorHttp
+from connectors.zendesk import values
+from rules.model import Comment, Organization, Person, Ticket, format_instant, parse_instant
+from rules.plan import Plan, PlannedComment
+
+GROUP_CACHE_SECONDS = 300.0
+"""Group names rarely change; five minutes keeps lookups off the rate limit without going stale for long."""
+
+
+def auth_headers(auth: Mapping[str, str]) -> dict[str, str]:
+    """API token (`email/token:TOKEN`, retired by Zendesk on 2027-04-30) or an OAuth access token."""
+    if auth.get("oauth_token"):
+        return {"Authorization": f"Bearer {auth['oauth_token']}"}
+    if auth.get("email") and auth.get("api_token"):
+        credentials = f"{auth['email']}/token:{auth['api_token']}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
+    raise ValueError("Zendesk auth needs {email, api_token} or {oauth_token}")
+
+
+def _same_text(left: str, right: str) -> bool:
+    return " ".join(left.split()) == " ".join(right.split())
+
+
+class ZendeskClient:
+    def __init__(self, http: VendorHttp) -> None:
+        self.http = http
+        self._own_id: str | None = None
+        self._groups: dict[str, str] = {}  # id -> name
+        self._groups_at = 0.0
+
+    # --- reads -----------------------------------------------------------------------------------------
+
+    def own_user_id(self) -> str:
+        if self._own_id is None:
+            self._own_id = str(self.http.request("GET", "/api/v2/users/me.json")["user"]["id"])
+        return self._own_id
+
+    def groups(self, refresh: bool = False) -> dict[str, str]:
+        """Group id -> name, cached; follows `next_page` links."""
+        if refresh or not self._groups or time.monotonic() - self._groups_at > GROUP_CACHE_SECONDS:
+            groups: dict[str, str] = {}
+            url: str | None = "/api/v2/groups.json"
+            while url:
+                page = self.http.request("GET", url)
+                groups.update({str(group["id"]): str(group["name"]) for group in page.get("groups", [])})
+                url = page.get("next_page")
+            self._groups, self._groups_at = groups, time.monotonic()
+        return self._groups
+
+    def group_id(self, group: str | int) -> str:
+        """A tier's group, named or by id, as a Zendesk group id; unknown names are a clear error."""
+        text = str(group)
+        for refresh in (False, True):
+            directory = self.groups(refresh)
+            if text in directory:
+                return text
+            for group_id, name in directory.items():
+                if name.casefold() == text.casefold():
+                    return group_id
+        raise PermanentError(f"Zendesk has no group named '{text}' (create it or fix the rules file)", 404)
+
+    def fetch_ticket(self, ticket_id: str) -> Ticket:
+        body = self.http.request("GET", f"/api/v2/tickets/{ticket_id}.json", params={"include": "users,organizations"})
+        raw = body["ticket"]
+        users = {str(user["id"]): user for user in body.get("users", [])}
+        organizations = {str(org["id"]): org for org in body.get("organizations", [])}
+        requester = users.get(str(raw.get("requester_id")), {})
+        organization = organizations.get(str(raw.get("organization_id")))
+        group_id = values.zendesk_id(raw.get("group_id"))
+        return Ticket(
+            id=str(raw["id"]),
+            subject=raw.get("subject") or "",
+            description=raw.get("description") or "",
+            status=values.status(raw.get("status")),
+            priority=values.priority(raw.get("priority")),
+            group_id=group_id,
+            group_name=self.groups().get(group_id) if group_id else None,
+            assignee_id=values.zendesk_id(raw.get("assignee_id")),
+            requester=Person(
+                id=values.zendesk_id(requester.get("id")),
+                name=requester.get("name") or "",
+                email=requester.get("email"),
+                locale=requester.get("locale"),
+                tags=tuple(requester.get("tags") or ()),
+            ),
+            organization=Organization(
+                id=str(organization["id"]),
+                name=organization.get("name") or "",
+                tags=tuple(organization.get("tags") or ()),
+                fields=dict(organization.get("organization_fields") or {}),
+            )
+            if organization
+            else None,
+            tags=tuple(raw.get("tags") or ()),
+            channel=(raw.get("via") or {}).get("channel"),
+            custom_fields={str(item["id"]): item.get("value") for item in raw.get("custom_fields") or []},
+            created_at=parse_instant(raw.get("created_at")),
+            updated_at=parse_instant(raw.get("updated_at")),
+            version=raw.get("updated_at"),
+        )
+
+    def recent_comments(self, ticket_id: str, count: int = 10) -> list[dict[str, Any]]:
+        page = self.http.request(
+            "GET", f"/api/v2/tickets/{ticket_id}/comments.json", params={"sort_order": "desc", "per_page": count}
+        )
+        return list(page.get("comments", []))
+
+    def latest_comment(self, ticket_id: str) -> Comment | None:
+        page = self.http.request(
+            "GET",
+            f"/api/v2/tickets/{ticket_id}/comments.json",
+            params={"sort_order": "desc", "per_page": 1, "include": "users"},
+        )
+        if not page.get("comments"):
+            return None
+        latest = page["comments"][0]
+        author = str(latest.get("author_id"))
+        roles = {str(user["id"]): user.get("role") for user in page.get("users", [])}
+        return Comment(
+            body=latest.get("plain_body") or latest.get("body") or "",
+            public=bool(latest.get("public")),
+            author="requester" if roles.get(author, "end-user") == "end-user" else "agent",
+            author_id=author,
+            id=str(latest.get("id")),
+        )
+
+    # --- writes ----------------------------------------------------------------------------------------
+
+    def field_changes(self, ticket: Ticket, plan: Plan) -> dict[str, Any]:
+        """Only what differs from the ticket as it is now: re-running a plan after a 409 is harmless."""
+        fields: dict[str, Any] = {}
+        if plan.unit is not None:
+            group_id = self.group_id(plan.unit.group)
+            if group_id != ticket.group_id:
+                fields["group_id"] = int(group_id)
+        if plan.priority and plan.priority != ticket.priority:
+            fields["priority"] = plan.priority
+        if plan.assignee and plan.assignee != ticket.assignee_id:
+            key = "assignee_email" if "@" in plan.assignee else "assignee_id"
+            fields[key] = plan.assignee if key == "assignee_email" else int(plan.assignee)
+        added = [tag for tag in plan.add_tags if tag not in ticket.tags]
+        removed = [tag for tag in plan.remove_tags if tag in ticket.tags]
+        if added:
+            fields["additional_tags"] = added
+        if removed:
+            fields["remove_tags"] = removed
+        return fields
+
+    def pending_comments(self, ticket: Ticket, plan: Plan, ledger: CommentLedger) -> list[PlannedComment]:
+        """Planned comments not yet sent; one whose earlier send went unanswered is looked for first."""
+        pending: list[PlannedComment] = []
+        recent: list[dict[str, Any]] | None = None
+        for comment in plan.comments:
+            state = ledger.state(comment.key)
+            if state == "sent":
+                continue
+            if state == "sending":
+                if recent is None:
+                    recent = self.recent_comments(ticket.id, 20)
+                own = self.own_user_id()
+                if any(
+                    str(item.get("author_id")) == own and _same_text(item.get("body") or "", comment.body)
+                    for item in recent
+                ):
+                    ledger.mark(comment.key, "sent")
+                    continue
+            pending.append(comment)
+        return pending
+
+    def apply(self, ticket: Ticket, plan: Plan, ledger: CommentLedger) -> int:
+        fields = self.field_changes(ticket, plan)
+        comments = self.pending_comments(ticket, plan, ledger)
+        stamp = ticket.version or (format_instant(ticket.updated_at) if ticket.updated_at else None)
+        calls = 0
+        batches: list[tuple[dict[str, Any], PlannedComment | None]] = []
+        if comments:
+            batches = [(fields if i == 0 else {}, comment) for i, comment in enumerate(comments)]
+        elif fields:
+            batches = [(fields, None)]
+        for batch_fields, comment in batches:
+            update: dict[str, Any] = dict(batch_fields)
+            if comment is not None:
+                update["comment"] = {"body": comment.body, "public": comment.public}
+                ledger.mark(comment.key, "sending")
+            if stamp:
+                update.update(safe_update=True, updated_stamp=stamp)
+            answer = self.http.request(
+                "PUT",
+                f"/api/v2/tickets/{ticket.id}.json",
+                json={"ticket": update},
+                # A field-only update under safe_update is safe to repeat: a landed first try makes the
+                # repeat a 409, which re-reads and finds nothing left to do.
+                idempotent=comment is None,
+            )
+            calls += 1
+            if comment is not None:
+                ledger.mark(comment.key, "sent")
+            stamp = (answer or {}).get("ticket", {}).get("updated_at") or stamp
+        return calls

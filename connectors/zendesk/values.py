@@ -1,0 +1,31 @@
+"""Zendesk's values <-> Escalator's common values (enums may arrive in any case)."""
+
+from __future__ import annotations
+
+STATUS_FROM_ZENDESK = {
+    "new": "new",
+    "open": "open",
+    "pending": "pending",
+    "hold": "on_hold",
+    "on_hold": "on_hold",
+    "solved": "solved",
+    "closed": "closed",
+}
+STATUS_TO_ZENDESK = {"on_hold": "hold"}
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+def status(value: object) -> str:
+    return STATUS_FROM_ZENDESK.get(str(value or "new").strip().lower(), "open")
+
+
+def priority(value: object) -> str | None:
+    text = str(value).strip().lower() if value else None
+    return text if text in PRIORITIES else None
+
+
+def zendesk_id(value: object) -> str | None:
+    """Ids arrive as numbers from the REST API and as strings in event payloads; "0" and "" mean none."""
+    if value in (None, "", 0, "0"):
+        return None
+    return str(value)

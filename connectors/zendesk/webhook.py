@@ -1,0 +1,224 @@
+"""Zendesk webhooks in: signature check on the raw bytes, then the payload into a TicketEvent.
+
+Two bodies are understood: event-subscription payloads (`zen:event-type:ticket.*`) and the trigger-webhook
+body documented in the README (`{"escalator": {"event": ..., "ticket_id": ...}}`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectors.base import Inbound
+from connectors.errors import WebhookRejected
+from connectors.zendesk import values
+from rules.model import Comment, TicketEvent, parse_instant
+
+SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
+INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
+MAX_SKEW = timedelta(minutes=5)
+"""Signed timestamps older (or further in the future) than this are replays, not deliveries."""
+EVENT_PREFIX = "zen:event-type:"
+
+
+def verify_request(secret: str, body: bytes, headers: Mapping[str, str], now: datetime) -> None:
+    """HMAC-SHA256(secret, timestamp + raw body), base64, compared in constant time; then the timestamp window."""
+    if not secret:
+        raise WebhookRejected(401, "no webhook secret is configured for this tenant")
+    signature, timestamp = headers.get(SIGNATURE_HEADER.lower()), headers.get(TIMESTAMP_HEADER.lower())
+    if not signature or not timestamp:
+        raise WebhookRejected(401, "missing Zendesk signature headers")
+    expected = base64.b64encode(hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest())
+    try:
+        given = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookRejected(401, "malformed signature") from None
+    if not hmac.compare_digest(base64.b64encode(given), expected):
+        raise WebhookRejected(401, "signature does not match")
+    try:
+        signed_at = parse_instant(timestamp)
+    except ValueError:
+        raise WebhookRejected(401, "malformed signature timestamp") from None
+    if signed_at is None or abs(now - signed_at) > MAX_SKEW:
+        raise WebhookRejected(401, "stale or future signature timestamp")
+
+
+def sign(secret: str, body: bytes, timestamp: str) -> str:
+    """What Zendesk sends: used by the fake help desk, the demo and the tests."""
+    return base64.b64encode(hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()).decode()
+
+
+# --- event-subscription payloads -------------------------------------------------------------------------
+
+
+def _comment(event: Mapping[str, Any], _detail: Mapping[str, Any]) -> dict[str, Any]:
+    comment = event.get("comment") or {}
+    author = comment.get("author") or {}
+    public = comment.get("is_public", comment.get("public", True))
+    return {
+        "comment": Comment(
+            body=str(comment.get("body") or ""),
+            public=public if isinstance(public, bool) else str(public).lower() == "true",
+            author="agent" if _truthy(author.get("is_staff")) else "requester",
+            author_id=values.zendesk_id(author.get("id")),
+            id=values.zendesk_id(comment.get("id")),
+        )
+    }
+
+
+def _status(event: Mapping[str, Any], _detail: Mapping[str, Any]) -> dict[str, Any]:
+    before, after = values.status(event.get("previous")), values.status(event.get("current"))
+    if after == "solved" and before != "solved":
+        kind = "ticket.solved"
+    elif before in ("solved", "closed") and after not in ("solved", "closed"):
+        kind = "ticket.reopened"
+    else:
+        kind = "ticket.updated"
+    return {"kind": kind, "changes": {"status": (before, after)}}
+
+
+def _change(field: str, convert: Callable[[Any], Any] = values.zendesk_id) -> Callable[..., dict[str, Any]]:
+    def parse(event: Mapping[str, Any], _detail: Mapping[str, Any]) -> dict[str, Any]:
+        return {"changes": {field: (convert(event.get("previous")), convert(event.get("current")))}}
+
+    return parse
+
+
+def _tags(event: Mapping[str, Any], _detail: Mapping[str, Any]) -> dict[str, Any]:
+    return {"changes": {"tags": (event.get("tags_removed") or [], event.get("tags_added") or [])}}
+
+
+def _plain(event: Mapping[str, Any], _detail: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+TICKET_EVENTS: dict[str, tuple[str, Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]]] = {
+    "ticket.created": ("ticket.created", _plain),
+    "ticket.comment_added": ("comment.added", _comment),
+    "ticket.status_changed": ("ticket.updated", _status),
+    "ticket.custom_status_changed": ("ticket.updated", _change("custom_status")),
+    "ticket.priority_changed": ("ticket.updated", _change("priority", values.priority)),
+    "ticket.group_assignment_changed": ("ticket.updated", _change("group")),
+    "ticket.agent_assignment_changed": ("ticket.updated", _change("assignee")),
+    "ticket.tags_changed": ("ticket.updated", _tags),
+    "ticket.organization_changed": ("ticket.updated", _change("organization")),
+    "ticket.requester_changed": ("ticket.updated", _change("requester")),
+    "ticket.subject_changed": ("ticket.updated", _change("subject", str)),
+    "ticket.description_changed": ("ticket.updated", _change("description", str)),
+    "ticket.custom_field_changed": ("ticket.updated", _plain),
+    "ticket.type_changed": ("ticket.updated", _change("type", str)),
+    "ticket.form_changed": ("ticket.updated", _plain),
+}
+"""Zendesk ticket event type -> (our event kind, parser of its `event` object)."""
+
+IGNORED_TICKET_EVENTS: frozenset[str] = frozenset(
+    {
+        "ticket.attachment_linked_to_comment",
+        "ticket.attachment_redacted_from_comment",
+        "ticket.comment_made_private",
+        "ticket.comment_redacted",
+        "ticket.brand_changed",
+        "ticket.external_id_changed",
+        "ticket.email_ccs_changed",
+        "ticket.followers_changed",
+        "ticket.problem_link_changed",
+        "ticket.submitter_changed",
+        "ticket.task_due_at_changed",
+        "ticket.marked_as_spam",
+        "ticket.merged",
+        "ticket.soft_deleted",
+        "ticket.permanently_deleted",
+        "ticket.undeleted",
+        "ticket.ticket_type_changed",
+        "ticket.sla_policy_changed",
+    }
+)
+"""Ticket events that change nothing a rule reads: acknowledged with 200, never queued."""
+
+TRIGGER_BODY_EVENTS = frozenset(
+    {"ticket.created", "ticket.updated", "comment.added", "ticket.solved", "ticket.reopened"}
+)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def parse_event(body: bytes, headers: Mapping[str, str]) -> Inbound:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise WebhookRejected(400, "body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise WebhookRejected(400, "body is not a JSON object; did Zendesk send this?")
+    if "escalator" in payload:
+        return _parse_trigger_body(payload["escalator"], headers)
+    kind = payload.get("type")
+    if not isinstance(kind, str) or not kind.startswith(EVENT_PREFIX):
+        raise WebhookRejected(400, "not a Zendesk event (no zen:event-type); did Zendesk send this?")
+    name = kind.removeprefix(EVENT_PREFIX)
+    if not name.startswith("ticket."):
+        return Inbound(None, ignored=f"{name} is not a ticket event")
+    if name in IGNORED_TICKET_EVENTS:
+        return Inbound(None, ignored=f"{name} does not affect escalation")
+    if name not in TICKET_EVENTS:
+        return Inbound(None, ignored=f"{name} is not a ticket event Escalator knows")
+    detail = payload.get("detail")
+    event = payload.get("event") or {}
+    if not isinstance(detail, dict) or not isinstance(event, dict):
+        raise WebhookRejected(400, f"{name} without a detail object")
+    ticket_id = values.zendesk_id(detail.get("id")) or str(payload.get("subject", "")).removeprefix("zen:ticket:")
+    occurred_at = _instant(payload.get("time"))
+    delivery_id = payload.get("id") or headers.get(INVOCATION_HEADER.lower())
+    if not ticket_id.isdigit() or occurred_at is None or not delivery_id:
+        raise WebhookRejected(400, f"{name} without ticket id, time or event id")
+    our_kind, parse = TICKET_EVENTS[name]
+    fields: dict[str, Any] = {"kind": our_kind, **parse(event, detail)}
+    return Inbound(
+        TicketEvent(
+            delivery_id=f"zendesk:{delivery_id}",
+            ticket_id=ticket_id,
+            occurred_at=occurred_at,
+            actor_id=values.zendesk_id(detail.get("actor_id")),
+            **fields,
+        )
+    )
+
+
+def _parse_trigger_body(body: Any, headers: Mapping[str, str]) -> Inbound:
+    if not isinstance(body, dict):
+        raise WebhookRejected(400, "'escalator' must be an object")
+    kind, ticket_id = body.get("event"), str(body.get("ticket_id", "")).strip()
+    if kind not in TRIGGER_BODY_EVENTS:
+        raise WebhookRejected(400, f"'escalator.event' must be one of {', '.join(sorted(TRIGGER_BODY_EVENTS))}")
+    if not ticket_id.isdigit():
+        raise WebhookRejected(400, "'escalator.ticket_id' must be a ticket id (did the placeholder render?)")
+    invocation = headers.get(INVOCATION_HEADER.lower())
+    occurred_at = _instant(body.get("time")) or _instant(headers.get(TIMESTAMP_HEADER.lower()))
+    if not invocation or occurred_at is None:
+        raise WebhookRejected(400, "trigger webhook without invocation id or timestamp")
+    return Inbound(
+        TicketEvent(
+            delivery_id=f"zendesk:{invocation}",
+            kind=str(kind),
+            ticket_id=ticket_id,
+            occurred_at=occurred_at,
+            actor_id=values.zendesk_id(body.get("actor_id")),
+            # The body carries no comment text: the worker reads the latest comment back from the API.
+            detail={"fetch_comment": kind == "comment.added"},
+        )
+    )
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return parse_instant(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

@@ -1,0 +1,136 @@
+"""The deployment's configuration: `ESCALATOR_CONFIG` (a JSON file) and `REDIS_URL`.
+
+Any string may be `{"env": "NAME"}`, so secrets live in the environment, never in the file. Problems are
+reported with their JSON path, like rules files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from rules.errors import child
+
+DEFAULT_RATE_LIMITS: dict[str, dict[str, int]] = {
+    # The smallest paid plans: safe until the admin says the account has more.
+    "zendesk": {"requests_per_minute": 200, "ticket_updates_per_minute": 100},
+    "freshdesk": {"requests_per_minute": 200, "ticket_updates_per_minute": 80},
+}
+DEFAULT_HOSTS = {"zendesk": "https://{}.zendesk.com", "freshdesk": "https://{}.freshdesk.com"}
+
+
+class ConfigError(Exception):
+    """An unusable configuration; the message lists every problem as `$.path: message`."""
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    name: str
+    vendor: str
+    base_url: str
+    auth: Mapping[str, str]
+    webhook_secret: str
+    rules_path: Path
+    rate_limit: Mapping[str, int]
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The shape connectors take (they know nothing of this module)."""
+        return {
+            "name": self.name,
+            "vendor": self.vendor,
+            "base_url": self.base_url,
+            "auth": dict(self.auth),
+            "webhook_secret": self.webhook_secret,
+            "rate_limit": dict(self.rate_limit),
+        }
+
+
+@dataclass(frozen=True)
+class Config:
+    tenants: Mapping[str, TenantConfig]
+    public_url: str = "http://127.0.0.1:8000"
+    path: Path | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def webhook_url(self, tenant: str) -> str:
+        return f"{self.public_url.rstrip('/')}/webhooks/{self.tenants[tenant].vendor}/{tenant}"
+
+
+@cache
+def config_schema() -> dict[str, Any]:
+    text = resources.files("plugin").joinpath("config_schema.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def _resolve(value: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
+    """Replace every {"env": NAME} by the variable's value; a missing variable is a problem, not ''."""
+    if isinstance(value, dict):
+        if set(value) == {"env"}:
+            name = value["env"]
+            if not env.get(name):
+                problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return env[name]
+        return {key: _resolve(item, child(path, key), env, problems) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve(item, child(path, i), env, problems) for i, item in enumerate(value)]
+    return value
+
+
+def parse_config(data: Any, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    problems = [
+        f"{error.json_path}: {error.message}" for error in Draft202012Validator(config_schema()).iter_errors(data)
+    ]
+    if problems:
+        raise ConfigError("\n".join(sorted(problems)))
+    resolved = _resolve(data, "$", env, problems)
+    tenants: dict[str, TenantConfig] = {}
+    for name, tenant in resolved["tenants"].items():
+        path = child("$.tenants", name)
+        vendor = tenant["vendor"]
+        base_url = tenant.get("base_url") or (
+            DEFAULT_HOSTS[vendor].format(tenant["subdomain"]) if tenant.get("subdomain") else ""
+        )
+        if not base_url:
+            problems.append(f"{path}: give base_url or subdomain")
+        auth = tenant["auth"]
+        if vendor == "zendesk" and not (auth.get("oauth_token") or (auth.get("email") and auth.get("api_token"))):
+            problems.append(f"{child(path, 'auth')}: Zendesk needs email + api_token, or oauth_token")
+        if vendor == "freshdesk" and not auth.get("api_key"):
+            problems.append(f"{child(path, 'auth')}: Freshdesk needs api_key")
+        rules_path = (base_dir / tenant["rules"]).resolve()
+        if not rules_path.is_file():
+            problems.append(f"{child(path, 'rules')}: no rules file at {rules_path}")
+        tenants[name] = TenantConfig(
+            name=name,
+            vendor=vendor,
+            base_url=base_url.rstrip("/"),
+            auth=auth,
+            webhook_secret=tenant["webhook_secret"],
+            rules_path=rules_path,
+            rate_limit={**DEFAULT_RATE_LIMITS[vendor], **tenant.get("rate_limit", {})},
+        )
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return Config(tenants=tenants, public_url=resolved.get("public_url", "http://127.0.0.1:8000"))
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{file}: not valid JSON: {error.msg} (line {error.lineno})") from None
+    config = parse_config(data, file.parent, env)
+    return Config(tenants=config.tenants, public_url=config.public_url, path=file)

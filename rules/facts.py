@@ -1,0 +1,90 @@
+"""The fields a condition can read: one registry, so unknown names are load errors with suggestions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rules.model import Ticket, TicketEvent
+from rules.state import TicketState
+
+
+@dataclass
+class Facts:
+    """Everything a condition may look at during one evaluation; `ticket` reflects actions planned so far."""
+
+    ticket: Ticket
+    state: TicketState
+    event: TicketEvent
+    segments: tuple[str, ...] = ()
+    matched: list[str] = field(default_factory=list)
+
+
+Getter = Callable[[Facts], Any]
+
+
+def _text(facts: Facts) -> str:
+    parts = [facts.ticket.subject, facts.ticket.description]
+    if facts.event.comment is not None:
+        parts.append(facts.event.comment.body)
+    return "\n".join(part for part in parts if part)
+
+
+def _org(facts: Facts) -> Any:
+    return facts.ticket.organization
+
+
+FIELDS: dict[str, Getter] = {
+    "text": _text,
+    "subject": lambda f: f.ticket.subject,
+    "description": lambda f: f.ticket.description,
+    "priority": lambda f: f.ticket.priority,
+    "status": lambda f: f.ticket.status,
+    "tags": lambda f: f.ticket.tags,
+    "channel": lambda f: f.ticket.channel,
+    "tier": lambda f: f.state.tier,
+    "team": lambda f: f.state.team,
+    "group": lambda f: f.ticket.group_name or f.ticket.group_id,
+    "assignee": lambda f: f.ticket.assignee_id,
+    "escalated": lambda f: f.state.escalated,
+    "segments": lambda f: f.segments,
+    "requester.email": lambda f: f.ticket.requester.email,
+    "requester.name": lambda f: f.ticket.requester.name,
+    "requester.tags": lambda f: f.ticket.requester.tags,
+    "requester.locale": lambda f: f.ticket.requester.locale,
+    "organization.name": lambda f: _org(f).name if _org(f) else None,
+    "organization.tags": lambda f: _org(f).tags if _org(f) else (),
+    "comment.public": lambda f: f.event.comment.public if f.event.comment else None,
+    "comment.author": lambda f: f.event.comment.author if f.event.comment else None,
+    "comment.body": lambda f: f.event.comment.body if f.event.comment else None,
+    "reassignments": lambda f: f.state.reassignments,
+    "bounces": lambda f: f.state.bounces,
+    "touches": lambda f: f.state.touches,
+    "escalations": lambda f: len(f.state.escalations),
+    "event": lambda f: f.event.kind,
+    "sla.metric": lambda f: f.event.detail.get("metric"),
+    "sla.tier": lambda f: f.event.detail.get("tier"),
+    "sla.fraction": lambda f: f.event.detail.get("fraction"),
+}
+
+PREFIXED_FIELDS: dict[str, Callable[[str], Getter]] = {
+    "organization.fields.": lambda key: lambda f: _org(f).fields.get(key) if _org(f) else None,
+    "custom_fields.": lambda key: lambda f: f.ticket.custom_fields.get(key),
+    "changes.": lambda key: lambda f: f.event.changes[key][1] if key in f.event.changes else None,
+}
+"""Families of fields whose last part is the admin's own key (an organization field, a custom field id)."""
+
+
+def resolve_field(name: str) -> Getter | None:
+    """The getter for a field name, or None when no such field exists."""
+    if name in FIELDS:
+        return FIELDS[name]
+    for prefix, make in PREFIXED_FIELDS.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return make(name[len(prefix) :])
+    return None
+
+
+def known_field_names() -> list[str]:
+    return [*FIELDS, *(prefix + "<key>" for prefix in PREFIXED_FIELDS)]

@@ -1,0 +1,176 @@
+"""The vendor-neutral domain: tickets and the events that happen to them.
+
+Connectors translate vendor payloads into these types; the rule engine reads only these.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
+STATUSES: tuple[str, ...] = ("new", "open", "pending", "on_hold", "solved", "closed")
+
+EVENT_KINDS: tuple[str, ...] = (
+    "ticket.created",
+    "ticket.updated",
+    "comment.added",
+    "ticket.solved",
+    "ticket.reopened",
+    "sla.warning",
+    "sla.breached",
+    "timer.elapsed",
+)
+"""Every event the engine evaluates; `timer.elapsed` drives `after`/`since` triggers and is not usable in `on`."""
+
+
+def parse_instant(value: str | None) -> datetime | None:
+    """ISO 8601 (with `Z` or an offset) to an aware UTC datetime; None stays None."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_instant(value: datetime) -> str:
+    """UTC ISO 8601 with a `Z`, to the second when there is no fraction (the form help desks use)."""
+    text = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return text
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str | None = None
+    name: str = ""
+    email: str | None = None
+    locale: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.strip() else "there"
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str | None = None
+    name: str = ""
+    tags: tuple[str, ...] = ()
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Comment:
+    body: str
+    public: bool
+    author: str  # "requester" or "agent"
+    author_id: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A ticket as the help desk holds it now (read back from the vendor API before deciding)."""
+
+    id: str
+    subject: str = ""
+    description: str = ""
+    status: str = "new"
+    priority: str | None = None
+    group_id: str | None = None
+    group_name: str | None = None
+    """Filled by the connector from its cached group directory, so rules can name groups."""
+    assignee_id: str | None = None
+    requester: Person = field(default_factory=Person)
+    organization: Organization | None = None
+    tags: tuple[str, ...] = ()
+    channel: str | None = None
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: str | None = None
+    """The vendor's concurrency token (Zendesk `updated_stamp`)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = format_instant(self.created_at) if self.created_at else None
+        data["updated_at"] = format_instant(self.updated_at) if self.updated_at else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Ticket:
+        organization = data.get("organization")
+        return cls(
+            id=str(data["id"]),
+            subject=data.get("subject") or "",
+            description=data.get("description") or "",
+            status=data.get("status") or "new",
+            priority=data.get("priority"),
+            group_id=data.get("group_id"),
+            group_name=data.get("group_name"),
+            assignee_id=data.get("assignee_id"),
+            requester=Person(**{**data.get("requester", {}), "tags": tuple(data.get("requester", {}).get("tags", ()))}),
+            organization=Organization(**{**organization, "tags": tuple(organization.get("tags", ()))})
+            if organization
+            else None,
+            tags=tuple(data.get("tags") or ()),
+            channel=data.get("channel"),
+            custom_fields=dict(data.get("custom_fields") or {}),
+            created_at=parse_instant(data.get("created_at")),
+            updated_at=parse_instant(data.get("updated_at")),
+            version=data.get("version"),
+        )
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """One thing that happened to one ticket: from a webhook, a timer, a backfill or reconciliation."""
+
+    delivery_id: str
+    kind: str
+    ticket_id: str
+    occurred_at: datetime
+    comment: Comment | None = None
+    changes: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    actor_id: str | None = None
+    source: str = "webhook"
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    """Event-specific data: for SLA events `metric`, `tier`, `fraction`; for timers the trigger id."""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "delivery_id": self.delivery_id,
+                "kind": self.kind,
+                "ticket_id": self.ticket_id,
+                "occurred_at": format_instant(self.occurred_at),
+                "comment": asdict(self.comment) if self.comment else None,
+                "changes": {key: list(pair) for key, pair in self.changes.items()},
+                "actor_id": self.actor_id,
+                "source": self.source,
+                "detail": dict(self.detail),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TicketEvent:
+        data = json.loads(text)
+        occurred_at = parse_instant(data["occurred_at"])
+        assert occurred_at is not None
+        return cls(
+            delivery_id=data["delivery_id"],
+            kind=data["kind"],
+            ticket_id=data["ticket_id"],
+            occurred_at=occurred_at,
+            comment=Comment(**data["comment"]) if data.get("comment") else None,
+            changes={key: (pair[0], pair[1]) for key, pair in (data.get("changes") or {}).items()},
+            actor_id=data.get("actor_id"),
+            source=data.get("source", "webhook"),
+            detail=data.get("detail") or {},
+        )

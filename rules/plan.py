@@ -1,0 +1,60 @@
+"""What one evaluation decided to change on a ticket: vendor-neutral, written back by a connector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from rules.model import Ticket
+from rules.policy import Unit
+
+
+@dataclass(frozen=True)
+class PlannedComment:
+    key: str
+    """Stable across re-runs of the same decision, so a reply is never sent to a customer twice."""
+    body: str
+    public: bool
+    rule: str
+
+
+@dataclass
+class Plan:
+    unit: Unit | None = None
+    priority: str | None = None
+    assignee: str | None = None
+    add_tags: list[str] = field(default_factory=list)
+    remove_tags: list[str] = field(default_factory=list)
+    comments: list[PlannedComment] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    """One line per rule that fired or was held back, for logs, the demo and the audit trail."""
+
+    def has_writes(self) -> bool:
+        return bool(self.unit or self.priority or self.assignee or self.add_tags or self.remove_tags or self.comments)
+
+    def merge(self, later: Plan) -> None:
+        """Fold a later evaluation's plan into this one: later field values win, comments accumulate in order."""
+        self.unit = later.unit or self.unit
+        self.priority = later.priority or self.priority
+        self.assignee = later.assignee or self.assignee
+        self.add_tags = [tag for tag in self.add_tags if tag not in later.remove_tags] + [
+            tag for tag in later.add_tags if tag not in self.add_tags
+        ]
+        self.remove_tags = [tag for tag in self.remove_tags if tag not in later.add_tags] + [
+            tag for tag in later.remove_tags if tag not in self.remove_tags
+        ]
+        self.comments.extend(later.comments)
+        self.reasons.extend(later.reasons)
+
+
+def apply_plan(ticket: Ticket, plan: Plan) -> Ticket:
+    """The ticket as it will be once the plan is written: what the next event of the same batch sees."""
+    tags = [tag for tag in ticket.tags if tag not in plan.remove_tags] + [
+        tag for tag in plan.add_tags if tag not in ticket.tags
+    ]
+    return replace(
+        ticket,
+        group_name=str(plan.unit.group) if plan.unit else ticket.group_name,
+        priority=plan.priority or ticket.priority,
+        assignee_id=plan.assignee or ticket.assignee_id,
+        tags=tuple(tags),
+    )

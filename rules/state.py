@@ -1,0 +1,70 @@
+"""What Escalator remembers about one ticket between events (persisted by the plugin, pure here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ANCHORS: tuple[str, ...] = (
+    "created",
+    "updated",
+    "requester_update",
+    "agent_update",
+    "public_reply",
+    "assigned",
+    "escalated",
+    "tier_entered",
+    "status_changed",
+)
+"""Instants an elapsed-time trigger can count from (`since`)."""
+
+
+@dataclass
+class Escalation:
+    at: str
+    source: str | None
+    target: str
+    rule: str
+    matched: str | None = None
+
+
+@dataclass
+class TicketState:
+    tier: str | None = None
+    team: str | None = None
+    groups: list[str] = field(default_factory=list)
+    """Groups the ticket has sat in, in order (consecutive repeats collapsed): the hot-potato trail."""
+    reassignments: int = 0
+    bounces: int = 0
+    touches: int = 0
+    escalations: list[Escalation] = field(default_factory=list)
+    anchors: dict[str, str] = field(default_factory=dict)
+    fired: dict[str, str] = field(default_factory=dict)
+    """Elapsed-time trigger id -> the anchor value it last fired for (fire once per anchor value)."""
+    last_event_at: str | None = None
+    status: str | None = None
+    priority: str | None = None
+
+    @property
+    def escalated(self) -> bool:
+        return bool(self.escalations)
+
+    def enter_group(self, group: str | None) -> None:
+        """Record a move; returning to a group the ticket already left is a bounce."""
+        if group is None or (self.groups and self.groups[-1] == group):
+            return
+        if self.groups:
+            self.reassignments += 1
+            if group in self.groups:
+                self.bounces += 1
+        self.groups.append(group)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TicketState:
+        values = dict(data)
+        values["escalations"] = [Escalation(**item) for item in values.get("escalations", [])]
+        known = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in values.items() if key in known})

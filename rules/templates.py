@@ -1,0 +1,131 @@
+"""Customer and internal message templates: Jinja in a sandbox, placeholders checked at load time.
+
+`{{ ticket.id }}`-style placeholders are what admins know from Zendesk and Freshdesk. A placeholder that
+is not in PLACEHOLDERS is a load error, so a typo never reaches a customer as an empty gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from rules.errors import RuleProblem, child, suggest
+
+PLACEHOLDERS: dict[str, Any] = {
+    "ticket": {
+        "id": None,
+        "subject": None,
+        "description": None,
+        "priority": None,
+        "status": None,
+        "tags": None,
+        "channel": None,
+        "url": None,
+    },
+    "requester": {"name": None, "first_name": None, "email": None, "locale": None},
+    "organization": {"name": None, "tags": None},
+    "tier": {"id": None, "name": None},
+    "previous_tier": {"id": None, "name": None},
+    "rule": {"id": None},
+    "matched": None,
+    "comment": {"body": None, "public": None},
+    "sla": {"first_response": None, "resolution": None, "next_response": None},
+    "escalation": {"count": None, "source": None, "target": None},
+    "alert": {"metric": None, "percent": None, "due": None},
+    "segments": None,
+    "bounces": None,
+    "touches": None,
+}
+"""The placeholder tree: a dict is an object whose members may be used, None a leaf value."""
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def _dotted_paths(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+    paths: list[str] = []
+    for key, sub in tree.items():
+        paths.append(prefix + key)
+        if isinstance(sub, dict):
+            paths.extend(_dotted_paths(sub, prefix + key + "."))
+    return paths
+
+
+ALL_PLACEHOLDERS = _dotted_paths(PLACEHOLDERS)
+
+
+def _chain(node: nodes.Node) -> list[str] | None:
+    """`requester.first_name` -> ["requester", "first_name"]; None when the root is not a plain name."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            parts.append(node.arg.value)
+            node = node.node
+        elif isinstance(node, nodes.Name):
+            parts.append(node.name)
+            return list(reversed(parts))
+        else:
+            return None
+
+
+def _check_placeholders(source: str, path: str, problems: list[RuleProblem]) -> None:
+    try:
+        tree = _ENV.parse(source)
+    except TemplateSyntaxError as error:
+        problems.append(RuleProblem(path, f"template syntax error on line {error.lineno}: {error.message}"))
+        return
+    local_names = {target.name for target in tree.find_all(nodes.Name) if target.ctx in ("store", "param")}
+    reported: set[str] = set()
+    # Outermost chains first: `a.b.c` is checked whole, not also as `a.b`.
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        chain = _chain(node)
+        if chain is None or chain[0] in local_names or (isinstance(node, nodes.Name) and node.ctx != "load"):
+            continue
+        level: Any = PLACEHOLDERS
+        for depth, part in enumerate(chain):
+            if not isinstance(level, dict):
+                break  # members of a leaf value (e.g. string methods) are the sandbox's business
+            if part not in level:
+                name = ".".join(chain[: depth + 1])
+                if not any(seen.startswith(name) or name.startswith(seen) for seen in reported):
+                    problems.append(RuleProblem(path, f"unknown placeholder '{name}'{suggest(name, ALL_PLACEHOLDERS)}"))
+                    reported.add(name)
+                break
+            level = level[part]
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """One template, possibly in several locales (`{"en": ..., "fr": ...}`); English or the first is the fallback."""
+
+    name: str
+    sources: Mapping[str, str]
+
+    def render(self, context: Mapping[str, Any], locale: str | None = None) -> str:
+        return _ENV.from_string(self.sources[self.pick_locale(locale)]).render(context).strip()
+
+    def pick_locale(self, locale: str | None) -> str:
+        if locale:
+            wanted = locale.replace("_", "-").lower()
+            for candidate in (wanted, wanted.split("-")[0]):
+                for key in self.sources:
+                    if key.lower() == candidate:
+                        return key
+        if "default" in self.sources:
+            return "default"
+        return "en" if "en" in self.sources else next(iter(self.sources))
+
+
+def compile_template(
+    name: str, spec: str | Mapping[str, str], path: str, problems: list[RuleProblem]
+) -> MessageTemplate:
+    sources = {"default": spec} if isinstance(spec, str) else dict(spec)
+    for locale, source in sources.items():
+        _check_placeholders(source, path if isinstance(spec, str) else child(path, locale), problems)
+    return MessageTemplate(name, sources)
