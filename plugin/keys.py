@@ -51,6 +51,11 @@ def ledger(tenant: str, ticket_id: str) -> str:
     return tenant_key(tenant, "sent", ticket_id)
 
 
+def outbox(tenant: str, ticket_id: str) -> str:
+    """A decision being written back: resumed, never re-decided, once part of it has landed."""
+    return tenant_key(tenant, "outbox", ticket_id)
+
+
 def journal(tenant: str, ticket_id: str) -> str:
     """The last decisions about a ticket, newest first: what fired, what was held back, why."""
     return tenant_key(tenant, "journal", ticket_id)

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass, replace
 
 from connectors.errors import ConflictError, TransientError
-from plugin import keys
+from plugin import keys, outbox
 from plugin.ledger import RedisLedger
 from plugin.runtime import Runtime
 from rules.engine import evaluate
-from rules.model import Comment, TicketEvent
+from rules.model import Ticket, TicketEvent
 from rules.plan import Plan, apply_plan
 from rules.state import TicketState
 
@@ -50,33 +50,60 @@ def is_own(event: TicketEvent, own_user_id: str) -> bool:
 
 
 def process_ticket(runtime: Runtime, tenant: str, ticket_id: str, events: list[TicketEvent]) -> Outcome:
+    """Finish a saved decision if one is pending, else decide on `events` and write the plan back."""
+    pending = outbox.load(runtime.redis, tenant, ticket_id)
+    if pending is not None:
+        writes = _write(runtime, tenant, ticket_id, pending.plan)
+        return Outcome(ticket_id, pending.consumed, pending.plan, writes, pending.state)
     client = runtime.client(tenant)
-    policy = runtime.policy(tenant)
-    own_id = client.own_user_id()
-    base = load_state(runtime, tenant, ticket_id)
-    ledger = RedisLedger(runtime.redis, tenant, ticket_id)
-    ordered = sorted(events, key=lambda event: event.occurred_at)
-    comments: dict[str, Comment | None] = {}
     for _attempt in range(CONFLICT_RETRIES):
         fresh = client.fetch_ticket(ticket_id)
-        ticket, state, plan = fresh, base, Plan()
-        for event in ordered:
-            if event.detail.get("fetch_comment") and event.comment is None:
-                if event.delivery_id not in comments:
-                    comments[event.delivery_id] = client.latest_comment(ticket_id)
-                event = replace(event, comment=comments[event.delivery_id])
-            decision = evaluate(policy, state, ticket, event, own_change=is_own(event, own_id))
-            state = decision.state
-            plan.merge(decision.plan)
-            ticket = apply_plan(ticket, decision.plan)  # later events of the batch see earlier decisions
+        state, plan = decide(runtime, tenant, ticket_id, events, fresh)
         if not plan.has_writes():
             return Outcome(ticket_id, len(events), plan, 0, state)
+        outbox.save(runtime.redis, tenant, ticket_id, outbox.PendingDecision(plan, state, len(events)))
+        ledger = RedisLedger(runtime.redis, tenant, ticket_id)
         try:
             writes = client.apply(fresh, plan, ledger)
         except ConflictError:
-            log.info("ticket %s/%s changed while we decided; reading it again", tenant, ticket_id)
+            if any(ledger.state(comment.key) == "sent" for comment in plan.comments):
+                # Part of the plan landed: finish it rather than re-decide against our own change.
+                return Outcome(ticket_id, len(events), plan, _write(runtime, tenant, ticket_id, plan), state)
+            # Nothing landed and the ticket changed under us: decide again on what it is now.
+            outbox.discard(runtime.redis, tenant, ticket_id)
+            log.info("ticket %s/%s changed while we decided; deciding again", tenant, ticket_id)
             continue
         return Outcome(ticket_id, len(events), plan, writes, state)
+    raise TransientError(f"ticket {ticket_id} kept changing during {CONFLICT_RETRIES} attempts; will retry")
+
+
+def decide(
+    runtime: Runtime, tenant: str, ticket_id: str, events: list[TicketEvent], fresh: Ticket
+) -> tuple[TicketState, Plan]:
+    """Evaluate the events in order against the remembered state and the ticket as it is now."""
+    client = runtime.client(tenant)
+    policy = runtime.policy(tenant)
+    own_id = client.own_user_id()
+    state, plan, ticket = load_state(runtime, tenant, ticket_id), Plan(), fresh
+    for event in sorted(events, key=lambda event: event.occurred_at):
+        if event.detail.get("fetch_comment") and event.comment is None:
+            event = replace(event, comment=client.latest_comment(ticket_id))
+        decision = evaluate(policy, state, ticket, event, own_change=is_own(event, own_id))
+        state = decision.state
+        plan.merge(decision.plan)
+        ticket = apply_plan(ticket, decision.plan)  # later events of the batch see earlier decisions
+    return state, plan
+
+
+def _write(runtime: Runtime, tenant: str, ticket_id: str, plan: Plan) -> int:
+    """Write a saved plan; a 409 only means our stamp is old, so read the ticket again and carry on."""
+    client = runtime.client(tenant)
+    ledger = RedisLedger(runtime.redis, tenant, ticket_id)
+    for _attempt in range(CONFLICT_RETRIES):
+        try:
+            return client.apply(client.fetch_ticket(ticket_id), plan, ledger)
+        except ConflictError:
+            continue
     raise TransientError(f"ticket {ticket_id} kept changing during {CONFLICT_RETRIES} attempts; will retry")
 
 

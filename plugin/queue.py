@@ -48,10 +48,11 @@ end
 return false
 """
 
-# KEYS: processing, inbox, ready, state ; ARGV: ticket, consumed, state_json, now
+# KEYS: processing, inbox, ready, state, outbox ; ARGV: ticket, consumed, state_json, now
 _FINISH = """
 redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
 if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) end
+redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[1], ARGV[1])
 if redis.call('LLEN', KEYS[2]) > 0 then redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[1]) end
 return 1
@@ -129,13 +130,15 @@ class EventQueue:
         return [TicketEvent.from_json(raw) for raw in self.redis.lrange(keys.inbox(tenant, ticket_id), 0, -1)]
 
     def finish(self, tenant: str, ticket_id: str, consumed: int, state_json: str = "") -> None:
-        """Drop the applied events and save the ticket's state in one step; requeue if more arrived meanwhile."""
+        """Drop the applied events, save the ticket's state and clear its outbox in one step; requeue the ticket
+        if more events arrived meanwhile."""
         self._finish(
             keys=[
                 keys.processing(tenant),
                 keys.inbox(tenant, ticket_id),
                 keys.ready(tenant),
                 keys.state(tenant, ticket_id),
+                keys.outbox(tenant, ticket_id),
             ],
             args=[ticket_id, consumed, state_json, time.time()],
         )

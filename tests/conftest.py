@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from connectors.zendesk.fake import FakeZendesk
+from tests.support import SECRET, Pipeline, pipeline
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -84,3 +87,16 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def desk() -> Iterator[FakeZendesk]:
+    fake = FakeZendesk(webhook_secret=SECRET, webhook_url="http://unused.invalid/")
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def pipe(redis_url: str, desk: FakeZendesk) -> Iterator[Pipeline]:
+    yield from pipeline(redis_url, desk)

@@ -83,6 +83,8 @@ class FakeZendesk:
         self.writes: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
+        self.hooks: list[Callable[[str], None]] = []
+        """Called with 'METHOD /path' before each request is handled: tests make agents race Escalator."""
         self._ids = itertools.count(1)
         self._comment_ids = itertools.count(5000)
         self._lock = threading.Lock()
@@ -300,7 +302,8 @@ class FakeZendesk:
             "type": f"zen:event-type:{name}",
             "account_id": 12514403,
             "id": str(uuid.uuid4()),
-            "time": _iso(at),
+            # Event times carry sub-second precision (Zendesk sends up to nanoseconds), unlike updated_at.
+            "time": at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
             "zendesk_event_version": "2022-11-06",
             "subject": f"zen:ticket:{ticket['id']}",
             "detail": {
@@ -377,6 +380,8 @@ class FakeZendesk:
         @app.before_request
         def _before() -> Response | None:
             fake.requests.append((request.method, request.full_path.rstrip("?")))
+            for hook in list(fake.hooks):
+                hook(f"{request.method} {request.path}")
             if not request.headers.get("Authorization"):
                 response = jsonify({"error": "Couldn't authenticate you"})
                 response.status_code = 401

@@ -1,0 +1,61 @@
+"""A decided plan, saved before its first write: once part of it has landed, it is finished, not re-decided.
+
+Re-deciding after our own first PUT would see the ticket already in its new group and hold the rest back
+(the note would never be posted). So a crash, a timeout or a 409 after a partial write resumes the saved
+plan: fields are re-diffed against the fresh ticket, comments already sent are skipped by the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+from plugin import keys
+from rules.plan import Plan, PlannedComment
+from rules.policy import Unit
+from rules.state import TicketState
+
+
+@dataclass
+class PendingDecision:
+    plan: Plan
+    state: TicketState
+    consumed: int
+    """How many inbox events the decision covers (dropped from the inbox when it is finished)."""
+
+    def to_json(self) -> str:
+        return json.dumps({"plan": asdict(self.plan), "state": self.state.to_dict(), "consumed": self.consumed})
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> PendingDecision:
+        data = json.loads(raw)
+        plan: dict[str, Any] = data["plan"]
+        return cls(
+            plan=Plan(
+                unit=Unit(**plan["unit"]) if plan.get("unit") else None,
+                priority=plan.get("priority"),
+                assignee=plan.get("assignee"),
+                add_tags=list(plan.get("add_tags", [])),
+                remove_tags=list(plan.get("remove_tags", [])),
+                comments=[PlannedComment(**comment) for comment in plan.get("comments", [])],
+                reasons=list(plan.get("reasons", [])),
+            ),
+            state=TicketState.from_dict(data["state"]),
+            consumed=int(data["consumed"]),
+        )
+
+
+def load(client: redis.Redis, tenant: str, ticket_id: str) -> PendingDecision | None:
+    raw = client.get(keys.outbox(tenant, ticket_id))
+    return PendingDecision.from_json(raw) if raw else None
+
+
+def save(client: redis.Redis, tenant: str, ticket_id: str, decision: PendingDecision) -> None:
+    client.set(keys.outbox(tenant, ticket_id), decision.to_json())
+
+
+def discard(client: redis.Redis, tenant: str, ticket_id: str) -> None:
+    client.delete(keys.outbox(tenant, ticket_id))

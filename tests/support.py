@@ -1,0 +1,103 @@
+"""Shared test wiring: a runtime on the private Redis, pointed at a fake Zendesk, and a signed poster."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from flask.testing import FlaskClient
+from rq import SimpleWorker
+
+from connectors.zendesk.fake import FakeZendesk
+from connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from plugin.app import create_app
+from plugin.demo import seed_policy_path
+from plugin.config import Config, TenantConfig
+from plugin.runtime import QUEUE_NAME, Runtime, install
+
+TENANT = "acme"
+SECRET = "s3cret-webhook-key"
+
+
+def tenant_config(base_url: str, name: str = TENANT, secret: str = SECRET) -> TenantConfig:
+    return TenantConfig(
+        name=name,
+        vendor="zendesk",
+        base_url=base_url,
+        auth={"email": "escalator@acme.example", "api_token": "token"},
+        webhook_secret=secret,
+        rules_path=seed_policy_path(),
+        rate_limit={"requests_per_minute": 700, "ticket_updates_per_minute": 100},
+    )
+
+
+def signed_headers(body: bytes, secret: str = SECRET, timestamp: str | None = None) -> dict[str, str]:
+    stamp = timestamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: stamp,
+        SIGNATURE_HEADER: sign(secret, body, stamp),
+        INVOCATION_HEADER: "inv-" + stamp,
+    }
+
+
+@dataclass
+class Pipeline:
+    desk: FakeZendesk
+    runtime: Runtime
+    client: FlaskClient
+    redis: redis.Redis
+
+    def post(
+        self,
+        payload: dict[str, Any] | bytes,
+        *,
+        tenant: str = TENANT,
+        secret: str = SECRET,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return self.client.post(
+            f"/webhooks/zendesk/{tenant}",
+            data=body,
+            headers=headers if headers is not None else signed_headers(body, secret),
+        )
+
+    def deliver_pending(self) -> list[int]:
+        """Post what the fake help desk would have sent (new tickets, comments, echoes of our writes)."""
+        statuses = []
+        for payload in self.desk.pending_webhooks():
+            statuses.append(self.post(payload).status_code)
+        self.desk._outbox.clear()
+        return statuses
+
+    def work(self) -> None:
+        """A real RQ worker, in burst mode: runs every queued drain job, then returns."""
+        SimpleWorker([QUEUE_NAME], connection=self.redis).work(burst=True, with_scheduler=False)
+
+    def settle(self, rounds: int = 4) -> None:
+        """Deliver, work, and deliver the echoes of our own writes, until the help desk has nothing to say."""
+        for _ in range(rounds):
+            if not self.desk.pending_webhooks():
+                return
+            self.deliver_pending()
+            self.work()
+
+    def writes(self, ticket_id: int) -> list[dict[str, Any]]:
+        return [write for write in self.desk.writes if write["ticket_id"] == ticket_id]
+
+
+def pipeline(redis_url: str, desk: FakeZendesk) -> Iterator[Pipeline]:
+    connection = redis.Redis.from_url(redis_url)
+    config = Config(tenants={TENANT: tenant_config(desk.base_url)})
+    runtime = Runtime(config, connection)
+    install(runtime)
+    try:
+        yield Pipeline(desk, runtime, create_app(runtime).test_client(), connection)
+    finally:
+        install(None)
+        connection.close()
