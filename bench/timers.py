@@ -129,11 +129,23 @@ def bench_escalator(url: str, n: int, probes: int, burst: int) -> Result:
 
     lock = threading.Lock()
     fired: list[tuple[FiredTimer, float]] = []
+    # The main thread blocks on events rather than polling, so it does not compete with the loop
+    # thread for the GIL (polling added ~10 ms to the p99 in early runs of this bench).
+    probes_done, burst_done = threading.Event(), threading.Event()
+    seen = {"probe:": 0, "burst:": 0}
 
     def on_fire(timers: list[FiredTimer]) -> None:
         at = time.time()
         with lock:
             fired.extend((t, at) for t in timers)
+            for t in timers:
+                prefix = t.key[:6]
+                if prefix in seen:
+                    seen[prefix] += 1
+            if seen["probe:"] >= probes:
+                probes_done.set()
+            if seen["burst:"] >= burst:
+                burst_done.set()
 
     loop = TimerLoop(TimerStore(redis.Redis.from_url(url)), on_fire)
     stop = threading.Event()
@@ -145,11 +157,11 @@ def bench_escalator(url: str, n: int, probes: int, burst: int) -> Result:
         base = time.time() + 1.0
         for i in range(probes):
             store.arm(f"probe:{i}:sla:first_response", base + 3.0 * i / probes)
-        _wait_for(lambda: _count(lock, fired, "probe:") >= probes, timeout=20)
+        probes_done.wait(timeout=20)
         # Burst: many timers due at the same instant (e.g. a business-hours boundary).
         due = time.time() + 1.0
         store.arm_many((f"burst:{i}:sla:resolution", due) for i in range(burst))
-        _wait_for(lambda: _count(lock, fired, "burst:") >= burst, timeout=30)
+        burst_done.wait(timeout=30)
         with lock:
             burst_fires = [at for t, at in fired if t.key.startswith("burst:")]
         if len(burst_fires) == burst:
@@ -164,11 +176,6 @@ def bench_escalator(url: str, n: int, probes: int, burst: int) -> Result:
     result.duplicates = len(keys) - len(set(keys))
     client.close()
     return result
-
-
-def _count(lock: threading.Lock, fired: list[tuple[FiredTimer, float]], prefix: str) -> int:
-    with lock:
-        return sum(1 for t, _ in fired if t.key.startswith(prefix))
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float) -> None:

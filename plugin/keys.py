@@ -65,11 +65,6 @@ def metrics(tenant: str) -> str:
     return tenant_key(tenant, "metrics")
 
 
-def tenants_with_work() -> str:
-    """Tenants that may have ready tickets, for the sweeper."""
-    return f"{PREFIX}:tenants"
-
-
 def as_text(value: bytes | str) -> str:
     """Redis answers bytes (or str with decode_responses); keys and ids are UTF-8 text either way."""
     return value.decode() if isinstance(value, bytes) else value

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -28,12 +28,16 @@ DRAINER_LEASE_SECONDS = 300.0
 MAX_ATTEMPTS = 10
 """Processing attempts per ticket before its events go to the dead-letter list (about 1.5 h of backoff)."""
 
+# KEYS: dedupe, inbox, ready, drainers ; ARGV: ttl, event_json, ticket, now, max_drainers, token, lease_until
+# Returns 0 for a repeat delivery, 1 when queued, 2 when queued and the caller holds a new drain token.
 _INTAKE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
-redis.call('SADD', KEYS[4], ARGV[5])
-return 1
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[4])
+if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[5]) then return 1 end
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+return 2
 """
 
 _CLAIM = """
@@ -84,6 +88,13 @@ return #stale
 """
 
 
+@dataclass(frozen=True)
+class Offer:
+    accepted: bool
+    """False for a delivery seen before (answered 200, nothing queued)."""
+    drain_token: str | None = None
+
+
 class EventQueue:
     def __init__(self, client: redis.Redis, *, max_drainers: int = 2) -> None:
         self.redis = client
@@ -97,18 +108,28 @@ class EventQueue:
 
     # --- receiver side -----------------------------------------------------------------------------------
 
-    def offer(self, tenant: str, event: TicketEvent) -> bool:
-        """Queue the event unless this delivery was seen before; True when it was new."""
-        accepted = self._intake(
+    def offer(self, tenant: str, event: TicketEvent) -> Offer:
+        """Queue the event unless this delivery was seen before, in one atomic step that also hands out a
+        drain token when fewer than `max_drainers` drains run (then the caller enqueues the drain job)."""
+        token, now = uuid.uuid4().hex, time.time()
+        outcome = self._intake(
             keys=[
                 keys.dedupe(tenant, event.delivery_id),
                 keys.inbox(tenant, event.ticket_id),
                 keys.ready(tenant),
-                keys.tenants_with_work(),
+                keys.drainers(tenant),
             ],
-            args=[DEDUPE_SECONDS, event.to_json(), event.ticket_id, time.time(), tenant],
+            args=[
+                DEDUPE_SECONDS,
+                event.to_json(),
+                event.ticket_id,
+                now,
+                self.max_drainers,
+                token,
+                now + DRAINER_LEASE_SECONDS,
+            ],
         )
-        return bool(accepted)
+        return Offer(accepted=bool(outcome), drain_token=token if outcome == 2 else None)
 
     def acquire_drainer(self, tenant: str) -> str | None:
         """A drain token if fewer than `max_drainers` run for the tenant; the caller enqueues the job."""
@@ -169,10 +190,6 @@ class EventQueue:
 
     # --- sweeper -----------------------------------------------------------------------------------------
 
-    def tenants(self) -> list[str]:
-        members = self.redis.smembers(keys.tenants_with_work())
-        return sorted(keys.as_text(member) for member in members)
-
     def reclaim(self, tenant: str) -> int:
         return int(self._reclaim(keys=[keys.processing(tenant), keys.ready(tenant)], args=[time.time()]))
 
@@ -190,8 +207,3 @@ class EventQueue:
 def _dead_letter(raw: Any, error: str) -> str:
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
     return json.dumps({"error": error, "event": json.loads(text), "buried_at": time.time()})
-
-
-def batch_offer(queue: EventQueue, tenant: str, events: Sequence[TicketEvent]) -> int:
-    """Offer several events (backfill, reconciliation, timers); returns how many were new."""
-    return sum(queue.offer(tenant, event) for event in events)

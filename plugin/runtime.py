@@ -22,6 +22,7 @@ from plugin.config import Config, TenantConfig
 from plugin.queue import EventQueue
 from rules.errors import PolicyError
 from rules.loader import load_policy_file
+from rules.model import TicketEvent
 from rules.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,23 @@ class Runtime:
             self._policies[tenant] = loaded
         return loaded.policy
 
+    def accept(self, tenant: str, event: TicketEvent) -> bool:
+        """Queue an event (webhook, timer, reconciliation) durably; False when it was a repeat delivery."""
+        offer = self.queue.offer(tenant, event)
+        if offer.drain_token is not None:
+            self._enqueue_drain(tenant, offer.drain_token)
+        return offer.accepted
+
     def wake(self, tenant: str) -> bool:
         """Make sure a drain job will look at the tenant's ready tickets; True if one was enqueued."""
         token = self.queue.acquire_drainer(tenant)
         if token is None:
             return False
-        self.jobs.enqueue("plugin.jobs.drain", tenant, token, result_ttl=0, failure_ttl=7 * 24 * 3600)
+        self._enqueue_drain(tenant, token)
         return True
+
+    def _enqueue_drain(self, tenant: str, token: str) -> None:
+        self.jobs.enqueue("plugin.jobs.drain", tenant, token, result_ttl=0, failure_ttl=7 * 24 * 3600)
 
     def idle(self, tenant: str) -> bool:
         """No event of the tenant waiting, held or queued as a job: what demos and tests wait for."""

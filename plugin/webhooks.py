@@ -56,9 +56,8 @@ def receive(vendor: str, tenant: str) -> tuple[Response, int]:
     if inbound.event is None:
         return _answer(200, status="ignored", reason=inbound.ignored)
     try:
-        if not runtime.queue.offer(tenant, inbound.event):
+        if not runtime.accept(tenant, inbound.event):
             return _answer(200, status="duplicate")
-        runtime.wake(tenant)
     except redis.RedisError as error:
         # Not queued: a 503 makes the help desk deliver again later instead of losing the event.
         log.error("could not queue a webhook for %s: %s", tenant, error)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from rules.errors import RuleProblem, child, suggest
 
@@ -42,7 +43,14 @@ PLACEHOLDERS: dict[str, Any] = {
 }
 """The placeholder tree: a dict is an object whose members may be used, None a leaf value."""
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+# Immutable: a template may read the context, never change it (no `ticket.update(...)`).
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@lru_cache(maxsize=4096)
+def _compiled(source: str) -> Template:
+    """Compiling a template costs ~100x rendering it; sources are few and fixed per policy."""
+    return _ENV.from_string(source)
 
 
 def _dotted_paths(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -81,8 +89,16 @@ def _check_placeholders(source: str, path: str, problems: list[RuleProblem]) -> 
         problems.append(RuleProblem(path, f"template syntax error on line {error.lineno}: {error.message}"))
         return
     local_names = {target.name for target in tree.find_all(nodes.Name) if target.ctx in ("store", "param")}
+    if any(True for _ in tree.find_all(nodes.For)):
+        local_names.add("loop")  # Jinja's loop helper (`loop.index`) inside `{% for %}`
+    local_names.update(_ENV.globals)  # range, dict, namespace, ...
     reported: set[str] = set()
-    # Outermost chains first: `a.b.c` is checked whole, not also as `a.b`.
+    for attribute in tree.find_all(nodes.Getattr):
+        if attribute.attr.startswith("_") and attribute.attr not in reported:
+            # The sandbox refuses these at render time too; refusing at load keeps a probe off the customer path.
+            problems.append(RuleProblem(path, f"'{attribute.attr}' is not allowed in a template (private attribute)"))
+            reported.add(attribute.attr)
+    # Outermost chains first: `a.b.c` is checked whole; its inner `a.b` reports the same name, once.
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
         chain = _chain(node)
         if chain is None or chain[0] in local_names or (isinstance(node, nodes.Name) and node.ctx != "load"):
@@ -93,7 +109,7 @@ def _check_placeholders(source: str, path: str, problems: list[RuleProblem]) -> 
                 break  # members of a leaf value (e.g. string methods) are the sandbox's business
             if part not in level:
                 name = ".".join(chain[: depth + 1])
-                if not any(seen.startswith(name) or name.startswith(seen) for seen in reported):
+                if name not in reported:
                     problems.append(RuleProblem(path, f"unknown placeholder '{name}'{suggest(name, ALL_PLACEHOLDERS)}"))
                     reported.add(name)
                 break
@@ -108,18 +124,23 @@ class MessageTemplate:
     sources: Mapping[str, str]
 
     def render(self, context: Mapping[str, Any], locale: str | None = None) -> str:
-        return _ENV.from_string(self.sources[self.pick_locale(locale)]).render(context).strip()
+        return _compiled(self.sources[self.pick_locale(locale)]).render(context).strip()
 
     def pick_locale(self, locale: str | None) -> str:
+        """The requester's exact locale, else its language (`fr-CA` -> `fr`), else `default`, `en` or the first."""
         if locale:
-            wanted = locale.replace("_", "-").lower()
+            wanted = _locale_key(locale)
             for candidate in (wanted, wanted.split("-")[0]):
                 for key in self.sources:
-                    if key.lower() == candidate:
+                    if _locale_key(key) == candidate:
                         return key
         if "default" in self.sources:
             return "default"
         return "en" if "en" in self.sources else next(iter(self.sources))
+
+
+def _locale_key(locale: str) -> str:
+    return locale.strip().replace("_", "-").lower()
 
 
 def compile_template(
