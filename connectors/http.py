@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC
 from typing import Any
 
 import requests
@@ -28,14 +30,20 @@ MAX_ATTEMPTS = 4
 
 
 def retry_after_seconds(value: str | None, default: float = 60.0) -> float:
-    """Retry-After is either seconds or an HTTP date."""
+    """Retry-After is either seconds or an HTTP date; anything unreadable means `default`, never a crash."""
     if not value:
         return default
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else default
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return default
+        if parsed.tzinfo is None:  # "-0000" parses naive; HTTP dates are always GMT
+            parsed = parsed.replace(tzinfo=UTC)
+        return max(0.0, parsed.timestamp() - time.time())
+    return max(0.0, seconds) if math.isfinite(seconds) else default
 
 
 def vendor_message(response: requests.Response) -> str:
@@ -47,9 +55,15 @@ def vendor_message(response: requests.Response) -> str:
     if not isinstance(body, dict):
         return str(body)[:200]
     parts = [str(body.get(key)) for key in ("error", "description", "message") if isinstance(body.get(key), str)]
-    for item in body.get("errors") or []:
+    error = body.get("error")
+    if isinstance(error, dict):  # Zendesk's other shape: {"error": {"title": ..., "message": ...}}
+        parts.extend(str(error[key]) for key in ("title", "message") if isinstance(error.get(key), str))
+    errors = body.get("errors")
+    for item in errors if isinstance(errors, list) else []:
         if isinstance(item, dict):
-            parts.append(f"{item.get('field', '')}: {item.get('message', '')} ({item.get('code', '')})".strip())
+            field, message, code = item.get("field"), item.get("message") or "", item.get("code")
+            text = f"{field}: {message}" if field else str(message)
+            parts.append(f"{text} ({code})" if code else text)
     details = body.get("details")
     if isinstance(details, dict):
         for field, problems in details.items():
@@ -73,6 +87,10 @@ class VendorHttp:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": "escalator/0.1", **headers})
+        # Proxy settings from the environment are honoured, but read once: requests otherwise re-reads the
+        # whole environment on every call, which was a tenth of a worker's time.
+        self.session.proxies = requests.utils.get_environ_proxies(self.base_url)
+        self.session.trust_env = False
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.sleep = sleep
@@ -135,7 +153,17 @@ class VendorHttp:
                 raise PermanentError(
                     f"{method} {path}: {response.status_code} {vendor_message(response)}", response.status_code
                 )
-            return response.json() if response.content else None
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                # A 2xx that is not JSON comes from something in between (a proxy, a maintenance page).
+                raise TransientError(
+                    f"{method} {path}: {response.status_code} answer is not JSON",
+                    response.status_code,
+                    maybe_applied=not idempotent,
+                ) from None
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
     def _pause_or_raise(

@@ -60,6 +60,9 @@ class ZendeskClient:
                 page = self.http.request("GET", url)
                 groups.update({str(group["id"]): str(group["name"]) for group in page.get("groups", [])})
                 url = page.get("next_page")
+                if url and not url.startswith(self.http.base_url + "/"):
+                    # Never send our credentials to another host, whatever a response says.
+                    raise PermanentError(f"refusing to follow next_page to another host: {url}")
             self._groups, self._groups_at = groups, time.monotonic()
         return self._groups
 
@@ -175,7 +178,8 @@ class ZendeskClient:
                     recent = self.recent_comments(ticket.id, 20)
                 own = self.own_user_id()
                 if any(
-                    str(item.get("author_id")) == own and _same_text(item.get("body") or "", comment.body)
+                    str(item.get("author_id")) == own
+                    and any(_same_text(item.get(key) or "", comment.body) for key in ("body", "plain_body"))
                     for item in recent
                 ):
                     ledger.mark(comment.key, "sent")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 STATUS_FROM_ZENDESK = {
     "new": "new",
     "open": "open",
@@ -25,7 +27,15 @@ def priority(value: object) -> str | None:
 
 
 def zendesk_id(value: object) -> str | None:
-    """Ids arrive as numbers from the REST API and as strings in event payloads; "0" and "" mean none."""
+    """Ids arrive as numbers from the REST API, as strings in event payloads, and as `{"id": ...}` objects in
+    some events' `previous`/`current`; "0" and "" mean none."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
     if value in (None, "", 0, "0"):
         return None
     return str(value)
+
+
+def is_ticket_id(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also accepts "²" and other digits no ticket URL can carry."""
+    return text.isascii() and text.isdigit()

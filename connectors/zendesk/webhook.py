@@ -58,9 +58,13 @@ def sign(secret: str, body: bytes, timestamp: str) -> str:
 # --- event-subscription payloads -------------------------------------------------------------------------
 
 
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _comment(event: Mapping[str, Any], _detail: Mapping[str, Any]) -> dict[str, Any]:
-    comment = event.get("comment") or {}
-    author = comment.get("author") or {}
+    comment = _object(event.get("comment"))
+    author = _object(comment.get("author"))
     public = comment.get("is_public", comment.get("public", True))
     return {
         "comment": Comment(
@@ -84,7 +88,13 @@ def _status(event: Mapping[str, Any], _detail: Mapping[str, Any]) -> dict[str, A
     return {"kind": kind, "changes": {"status": (before, after)}}
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _change(field: str, convert: Callable[[Any], Any] = values.zendesk_id) -> Callable[..., dict[str, Any]]:
+    """`previous`/`current` are scalars for some events and `{"id": ...}` objects for others (converters cope)."""
+
     def parse(event: Mapping[str, Any], _detail: Mapping[str, Any]) -> dict[str, Any]:
         return {"changes": {field: (convert(event.get("previous")), convert(event.get("current")))}}
 
@@ -110,10 +120,10 @@ TICKET_EVENTS: dict[str, tuple[str, Callable[[Mapping[str, Any], Mapping[str, An
     "ticket.tags_changed": ("ticket.updated", _tags),
     "ticket.organization_changed": ("ticket.updated", _change("organization")),
     "ticket.requester_changed": ("ticket.updated", _change("requester")),
-    "ticket.subject_changed": ("ticket.updated", _change("subject", str)),
-    "ticket.description_changed": ("ticket.updated", _change("description", str)),
+    "ticket.subject_changed": ("ticket.updated", _change("subject", _text)),
+    "ticket.description_changed": ("ticket.updated", _change("description", _text)),
     "ticket.custom_field_changed": ("ticket.updated", _plain),
-    "ticket.type_changed": ("ticket.updated", _change("type", str)),
+    "ticket.type_changed": ("ticket.updated", _change("type", _text)),
     "ticket.form_changed": ("ticket.updated", _plain),
 }
 """Zendesk ticket event type -> (our event kind, parser of its `event` object)."""
@@ -174,10 +184,12 @@ def parse_event(body: bytes, headers: Mapping[str, str]) -> Inbound:
     event = payload.get("event") or {}
     if not isinstance(detail, dict) or not isinstance(event, dict):
         raise WebhookRejected(400, f"{name} without a detail object")
-    ticket_id = values.zendesk_id(detail.get("id")) or str(payload.get("subject", "")).removeprefix("zen:ticket:")
+    # detail.id is the ticket; a payload without it is not one Zendesk sent (no guessing from `subject`).
+    ticket_id = values.zendesk_id(detail.get("id")) or ""
     occurred_at = _instant(payload.get("time"))
-    delivery_id = payload.get("id") or headers.get(INVOCATION_HEADER.lower())
-    if not ticket_id.isdigit() or occurred_at is None or not delivery_id:
+    event_id = payload.get("id")
+    delivery_id = event_id if isinstance(event_id, str) and event_id else headers.get(INVOCATION_HEADER.lower())
+    if not values.is_ticket_id(ticket_id) or occurred_at is None or not delivery_id:
         raise WebhookRejected(400, f"{name} without ticket id, time or event id")
     our_kind, parse = TICKET_EVENTS[name]
     fields: dict[str, Any] = {"kind": our_kind, **parse(event, detail)}
@@ -196,9 +208,9 @@ def _parse_trigger_body(body: Any, headers: Mapping[str, str]) -> Inbound:
     if not isinstance(body, dict):
         raise WebhookRejected(400, "'escalator' must be an object")
     kind, ticket_id = body.get("event"), str(body.get("ticket_id", "")).strip()
-    if kind not in TRIGGER_BODY_EVENTS:
+    if not isinstance(kind, str) or kind not in TRIGGER_BODY_EVENTS:
         raise WebhookRejected(400, f"'escalator.event' must be one of {', '.join(sorted(TRIGGER_BODY_EVENTS))}")
-    if not ticket_id.isdigit():
+    if not values.is_ticket_id(ticket_id):
         raise WebhookRejected(400, "'escalator.ticket_id' must be a ticket id (did the placeholder render?)")
     invocation = headers.get(INVOCATION_HEADER.lower())
     occurred_at = _instant(body.get("time")) or _instant(headers.get(TIMESTAMP_HEADER.lower()))
@@ -207,7 +219,7 @@ def _parse_trigger_body(body: Any, headers: Mapping[str, str]) -> Inbound:
     return Inbound(
         TicketEvent(
             delivery_id=f"zendesk:{invocation}",
-            kind=str(kind),
+            kind=kind,
             ticket_id=ticket_id,
             occurred_at=occurred_at,
             actor_id=values.zendesk_id(body.get("actor_id")),
