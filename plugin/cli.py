@@ -122,6 +122,7 @@ def _redacted_url() -> str:
 def cmd_worker(args: argparse.Namespace) -> int:
     import redis
 
+    from plugin.clock import start_timer_loop
     from plugin.config import Config
     from plugin.embedded import run_sweeper
     from plugin.runtime import QUEUE_NAME, Runtime, install
@@ -135,6 +136,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     install(runtime)
     stop = threading.Event()
     threading.Thread(target=run_sweeper, args=(runtime, stop), daemon=True, name="escalator-sweeper").start()
+    start_timer_loop(runtime, stop)
     from rq import SimpleWorker
 
     # SimpleWorker: drain jobs are long-lived loops, and per-process caches (groups, policies) survive jobs.

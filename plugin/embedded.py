@@ -15,6 +15,7 @@ import fakeredis
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
+from plugin.clock import start_timer_loop
 from plugin.config import Config
 from plugin.jobs import sweep
 from plugin.runtime import QUEUE_NAME, Runtime, install
@@ -67,6 +68,7 @@ class EmbeddedService:
         ]
         for thread in self.threads:
             thread.start()
+        self.threads.append(start_timer_loop(self.runtime, self.stop_event))
         return self.runtime
 
     def _work(self) -> None:

@@ -20,6 +20,7 @@ from connectors.base import Connector, DeskClient
 from connectors.registry import CONNECTORS
 from plugin.config import Config, TenantConfig
 from plugin.queue import EventQueue
+from plugin.timers import TimerStore
 from rules.errors import PolicyError
 from rules.loader import load_policy_file
 from rules.model import TicketEvent
@@ -51,6 +52,7 @@ class Runtime:
         self.redis = client
         self.queue = EventQueue(client, max_drainers=max_drainers)
         self.jobs = Queue(QUEUE_NAME, connection=client, default_timeout=JOB_TIMEOUT_SECONDS)
+        self.timers = TimerStore(client)
         self._policies: dict[str, _LoadedPolicy] = {}
         self._clients: dict[str, DeskClient] = dict(desk_clients or {})
         self._lock = threading.Lock()

@@ -1,0 +1,36 @@
+"""Which timers a ticket needs now: the next SLA threshold of each running clock and each elapsed-time
+trigger's deadline (anchor + `after` on the trigger's calendar) not yet fired for the anchor's value."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rules.model import parse_instant
+from rules.policy import Policy
+from rules.sla import SlaClock, next_alert
+from rules.state import TicketState
+
+SLA_TIMER = "sla:"
+TRIGGER_TIMER = "trigger:"
+
+
+def desired_timers(policy: Policy, state: TicketState, clocks: dict[str, SlaClock], status: str) -> dict[str, datetime]:
+    """Timer name -> due instant. A closed ticket needs none (help desks refuse updates to it)."""
+    if status == "closed":
+        return {}
+    timers: dict[str, datetime] = {}
+    for metric, clock in clocks.items():
+        due = next_alert(policy, clock)
+        if due is not None:
+            timers[SLA_TIMER + metric] = due
+    for trigger in policy.triggers:
+        if trigger.after is None:
+            continue
+        anchor = state.anchors.get(trigger.since or "updated")
+        if anchor is None or state.fired.get(trigger.id) == anchor:
+            continue
+        start = parse_instant(anchor)
+        assert start is not None
+        # The anchor is part of the name: when it moves, the old timer is cancelled and a new one armed.
+        timers[f"{TRIGGER_TIMER}{trigger.id}@{anchor}"] = trigger.calendar.add(start, trigger.after)
+    return timers
