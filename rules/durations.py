@@ -17,6 +17,8 @@ class DurationError(ValueError):
 
 def parse_duration(text: str) -> float:
     """Return the duration in seconds; zero and empty durations are refused (a zero SLA is a typo)."""
+    if not isinstance(text, str):
+        raise DurationError(f"{text!r} is not a duration (write it as a string: 45s, 15m, 4h, 2d, 1h30m or PT15M)")
     cleaned = text.strip()
     match = _COMPACT.match(cleaned.lower()) or _ISO.match(cleaned.upper())
     if not cleaned or match is None or not any(match.groupdict().values()):

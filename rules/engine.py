@@ -6,14 +6,19 @@ No I/O. The plugin calls `evaluate` once per event, in order, and writes the mer
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from rules.facts import Facts
-from rules.model import Ticket, TicketEvent, format_instant
+from rules.model import Ticket, TicketEvent, format_instant, parse_instant
 from rules.plan import Plan, PlannedComment
 from rules.policy import Action, Policy, Trigger, Unit, raise_priority
-from rules.state import Escalation, TicketState
+from rules.state import Escalation, TicketState, instant_key
+
+CLOCK_EVENTS: frozenset[str] = frozenset({"timer.elapsed", "sla.warning", "sla.breached"})
+"""Events raised by Escalator's own clocks: they report time passing, never activity on the ticket."""
+SLA_EVENTS: frozenset[str] = frozenset({"sla.warning", "sla.breached"})
 
 
 @dataclass
@@ -37,6 +42,10 @@ def evaluate(
     plan = Plan()
     if own_change:
         return Decision(state, plan)
+    stale = _stale_sla_event(state, event)
+    if stale:
+        plan.reasons.append(stale)
+        return Decision(state, plan)
     segments = segments_of(policy, ticket, state, event)
     working = _Working(policy, state, ticket, event, segments, plan)
     for trigger in policy.triggers:
@@ -45,16 +54,37 @@ def evaluate(
     return Decision(state, plan)
 
 
+def _stale_sla_event(state: TicketState, event: TicketEvent) -> str | None:
+    """An SLA clock belongs to the tier it runs for; once the ticket has left that tier the alarm is stale."""
+    tier = event.detail.get("tier")
+    current = state.team or state.tier
+    if event.kind in SLA_EVENTS and tier is not None and current is not None and tier != current:
+        return f"{event.kind} for {tier} ignored: the ticket is now in {current}"
+    return None
+
+
+def _anchor_value(event: TicketEvent) -> str | None:
+    """The anchor instant a timer was armed for, in the engine's own form (None when missing or unreadable)."""
+    raw = event.detail.get("anchor_value")
+    try:
+        instant = parse_instant(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return format_instant(instant) if instant else None
+
+
 def _listens(trigger: Trigger, event: TicketEvent, state: TicketState) -> bool:
     if event.kind != "timer.elapsed":
         return event.kind in trigger.on
     if trigger.after is None or event.detail.get("trigger") != trigger.id:
         return False
-    anchor_value = event.detail.get("anchor_value")
+    anchor_value = _anchor_value(event)
+    current = state.anchors.get(trigger.since or "updated")
     # Fire once per anchor value, and only if the anchor has not moved since the timer was armed.
     return (
         anchor_value is not None
-        and state.anchors.get(trigger.since or "updated") == anchor_value
+        and current is not None
+        and instant_key(current) == instant_key(anchor_value)
         and state.fired.get(trigger.id) != anchor_value
     )
 
@@ -62,19 +92,20 @@ def _listens(trigger: Trigger, event: TicketEvent, state: TicketState) -> bool:
 def _observe(policy: Policy, state: TicketState, ticket: Ticket, event: TicketEvent, own_change: bool) -> None:
     """Bring the remembered state up to date with the ticket as it is now and with what the event says."""
     at = format_instant(event.occurred_at)
-    newer = state.last_event_at is None or at >= state.last_event_at
+    newer = state.last_event_at is None or instant_key(at) >= instant_key(state.last_event_at)
     if newer:
         state.last_event_at = at
     unit = policy.unit_for_group(ticket.group_name, ticket.group_id)
-    if event.kind == "ticket.created" or (not state.groups and state.tier is None and state.team is None):
-        state.anchors.setdefault("created", format_instant(ticket.created_at or event.occurred_at))
-        if unit is None:
-            state.tier, state.team = policy.tiers[0].id, None  # new tickets start in the first tier
-            state.enter_group(policy.tiers[0].id)
-            state.anchors.setdefault("tier_entered", state.anchors["created"])
+    state.anchors.setdefault("created", format_instant(ticket.created_at or event.occurred_at))
+    if state.tier is None and state.team is None and not state.groups and unit is None:
+        # First sight of the ticket (whatever the event): new tickets start in the first tier. A late or
+        # repeated `ticket.created` must not send an escalated ticket back there, hence "first sight".
+        state.tier = policy.tiers[0].id
+        state.enter_group(policy.tiers[0].id)
+        state.anchors.setdefault("tier_entered", state.anchors["created"])
     if unit is not None:
         state.enter_group(unit.id)
-        if (unit.kind, unit.id) != ("tier", state.tier) and (unit.kind, unit.id) != ("team", state.team):
+        if unit.id != (state.team or state.tier):
             state.tier, state.team = (unit.id, None) if unit.kind == "tier" else (state.tier, unit.id)
             _move_anchor(state, "tier_entered", at)
     elif ticket.group_id is not None:
@@ -83,7 +114,7 @@ def _observe(policy: Policy, state: TicketState, ticket: Ticket, event: TicketEv
         if state.status is not None and ticket.status != state.status:
             _move_anchor(state, "status_changed", at)
         state.status, state.priority = ticket.status, ticket.priority
-    if own_change or event.source == "timer":
+    if own_change or event.source == "timer" or event.kind in CLOCK_EVENTS:
         return
     _move_anchor(state, "updated", at)
     if "assignee" in event.changes:
@@ -100,16 +131,19 @@ def _observe(policy: Policy, state: TicketState, ticket: Ticket, event: TicketEv
 
 
 def _move_anchor(state: TicketState, anchor: str, at: str) -> None:
-    # Anchors only move forward, so a late, out-of-order delivery never rewinds a clock.
-    if state.anchors.get(anchor, "") < at:
+    # Anchors only move forward, so a late, out-of-order delivery never rewinds a clock. Compared as
+    # instants, not strings: `10:00:00.5Z` sorts before `10:00:00Z` as text.
+    current = state.anchors.get(anchor)
+    if current is None or instant_key(current) < instant_key(at):
         state.anchors[anchor] = at
 
 
 def humanize(seconds: float) -> str:
     """`1800` -> `30 minutes`, `5400` -> `1 hour 30 minutes`, for customer-facing timeframes."""
+    if seconds < 60:
+        whole = round(seconds)
+        return f"{whole} second{'s' * (whole != 1)}"
     minutes = round(seconds / 60)
-    if minutes < 1:
-        return f"{round(seconds)} seconds"
     hours, minutes = divmod(minutes, 60)
     parts = [f"{hours} hour{'s' * (hours != 1)}"] if hours else []
     if minutes:
@@ -138,24 +172,16 @@ class _Working:
         if not trigger.condition(facts):
             return
         matched = facts.matched[0] if facts.matched else None
-        if self.event.kind == "timer.elapsed":
-            self.state.fired[trigger.id] = str(self.event.detail["anchor_value"])
-        previous = self.policy.unit(self.state.team or self.state.tier)
+        anchor_value = _anchor_value(self.event)
+        if self.event.kind == "timer.elapsed" and anchor_value is not None:
+            self.state.fired[trigger.id] = anchor_value
+        step = _Step(trigger, matched, self.policy.unit(self.state.team or self.state.tier))
         for index, action in enumerate(trigger.actions):
-            if action.kind == "escalate" and not self._escalate(trigger, action, matched):
-                return  # the messages that announce an escalation make no sense without it
-            if action.kind == "set_priority":
-                self._set_priority(trigger, action)
-            elif action.kind in ("reply", "note"):
-                self._comment(trigger, action, index, matched, previous)
-            elif action.kind == "assign":
-                self.plan.assignee = action.to
-                self.ticket = replace(self.ticket, assignee_id=action.to)
-                self.plan.reasons.append(f"{trigger.id}: assign to {action.to}")
-            elif action.kind in ("add_tags", "remove_tags"):
-                self._tags(action)
+            if not ACTIONS[action.kind](self, step, action, index):
+                return  # an escalation was held back: what the trigger does after it assumes the move
 
-    def _escalate(self, trigger: Trigger, action: Action, matched: str | None) -> bool:
+    def _escalate(self, step: _Step, action: Action, _index: int) -> bool:
+        trigger, matched = step.trigger, step.matched
         current = self.state.team or self.state.tier
         if self.routed_by is not None:
             # One event routes a ticket once: the first matching trigger in file order wins.
@@ -171,6 +197,9 @@ class _Working:
         if target.id == current:
             self.plan.reasons.append(f"{trigger.id}: held back, already in {target.id}")
             return False
+        if self._below_current(target):
+            self.plan.reasons.append(f"{trigger.id}: held back, {current} is above {target.id}")
+            return False
         if target.id in self.state.groups and self.state.bounces >= self.policy.max_bounces:
             self.plan.reasons.append(
                 f"{trigger.id}: held back, {target.id} already had this ticket ({self.state.bounces} bounces)"
@@ -183,8 +212,8 @@ class _Working:
             self.state.tier, self.state.team = target.id, None
         else:
             self.state.team = target.id
-        self.state.anchors["escalated"] = at
-        self.state.anchors["tier_entered"] = at
+        _move_anchor(self.state, "escalated", at)
+        _move_anchor(self.state, "tier_entered", at)
         self.plan.unit = target
         self.routed_by = trigger.id
         self.ticket = replace(self.ticket, group_name=str(target.group))
@@ -192,15 +221,29 @@ class _Working:
         self.plan.reasons.append(f"{trigger.id}: escalate {current} -> {target.id}{why}")
         return True
 
-    def _set_priority(self, trigger: Trigger, action: Action) -> None:
+    def _below_current(self, target: Unit) -> bool:
+        """Escalation climbs the tier ladder; a keyword seen again on an L3 ticket must not send it down to L2."""
+        if target.kind != "tier" or self.state.team is not None:
+            return False
+        ladder = [tier.id for tier in self.policy.tiers]
+        return self.state.tier in ladder and ladder.index(target.id) < ladder.index(self.state.tier)
+
+    def _set_priority(self, step: _Step, action: Action, _index: int) -> bool:
         value = raise_priority(self.ticket.priority) if action.value == "+1" else action.value
         if value == self.ticket.priority:
-            return
+            return True
         self.plan.priority = value
-        self.plan.reasons.append(f"{trigger.id}: priority {self.ticket.priority} -> {value}")
+        self.plan.reasons.append(f"{step.trigger.id}: priority {self.ticket.priority} -> {value}")
         self.ticket = replace(self.ticket, priority=value)
+        return True
 
-    def _tags(self, action: Action) -> None:
+    def _assign(self, step: _Step, action: Action, _index: int) -> bool:
+        self.plan.assignee = action.to
+        self.ticket = replace(self.ticket, assignee_id=action.to)
+        self.plan.reasons.append(f"{step.trigger.id}: assign to {action.to}")
+        return True
+
+    def _tags(self, step: _Step, action: Action, _index: int) -> bool:
         tags = list(self.ticket.tags)
         if action.kind == "add_tags":
             self.plan.add_tags += [tag for tag in action.tags if tag not in tags and tag not in self.plan.add_tags]
@@ -209,19 +252,21 @@ class _Working:
             self.plan.remove_tags += [tag for tag in action.tags if tag in tags]
             tags = [tag for tag in tags if tag not in action.tags]
         self.ticket = replace(self.ticket, tags=tuple(tags))
+        self.plan.reasons.append(f"{step.trigger.id}: {action.kind.replace('_', ' ')} {', '.join(action.tags)}")
+        return True
 
-    def _comment(
-        self, trigger: Trigger, action: Action, index: int, matched: str | None, previous: Unit | None
-    ) -> None:
+    def _comment(self, step: _Step, action: Action, index: int) -> bool:
+        trigger = step.trigger
         assert action.template is not None
         template = self.policy.templates[action.template]
-        context = self._message_context(trigger, matched, previous)
+        context = self._message_context(trigger, step.matched, step.previous)
         body = template.render(context, self.ticket.requester.locale)
         key = f"{self.event.delivery_id}/{trigger.id}/{index}"
         self.plan.comments.append(PlannedComment(key, body, action.kind == "reply", trigger.id))
         if action.kind == "reply":
             _move_anchor(self.state, "public_reply", format_instant(self.event.occurred_at))
         self.plan.reasons.append(f"{trigger.id}: {action.kind} '{action.template}'")
+        return True
 
     def _message_context(self, trigger: Trigger, matched: str | None, previous: Unit | None) -> dict[str, Any]:
         ticket, state = self.ticket, self.state
@@ -279,3 +324,29 @@ class _Working:
 
 def _unit_context(unit: Unit | None) -> dict[str, str]:
     return {"id": unit.id, "name": unit.name} if unit else {"id": "", "name": "support"}
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What every action of one firing trigger shares."""
+
+    trigger: Trigger
+    matched: str | None
+    """The admin's phrase a `contains_any` condition matched, for reasons, templates and the audit trail."""
+    previous: Unit | None
+    """Where the ticket sat before this trigger acted (the handoff note's "from")."""
+
+
+ActionHandler = Callable[[_Working, _Step, Action, int], bool]
+"""Carry out one action; False stops the trigger's remaining actions (a held-back escalation)."""
+
+ACTIONS: dict[str, ActionHandler] = {
+    "escalate": _Working._escalate,
+    "set_priority": _Working._set_priority,
+    "reply": _Working._comment,
+    "note": _Working._comment,
+    "assign": _Working._assign,
+    "add_tags": _Working._tags,
+    "remove_tags": _Working._tags,
+}
+"""Every action kind a rules file may use; the schema's action enum is checked against this table by a test."""

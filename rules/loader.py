@@ -1,28 +1,46 @@
 """Load a rules file: JSON Schema first, then names, references, durations, calendars and templates.
 
 Every problem is collected with its JSON path (`$.triggers[2].if.field`), so an admin fixes a file in one
-pass. Nothing is evaluated here; an invalid file raises PolicyError and is never used.
+pass: the schema's complaints and the name/reference checks are reported together, and the checks skip
+only the values the schema already refused. Nothing is evaluated here; an invalid file raises PolicyError
+and is never used.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
 
 from rules.calendar import ALWAYS_OPEN, BusinessCalendar, CalendarError
-from rules.conditions import Predicate, always, compile_condition
+from rules.conditions import Predicate, always, compile_condition, fields_used
 from rules.durations import DurationError, parse_duration
 from rules.errors import PolicyError, RuleProblem, child, suggest
 from rules.policy import DEFAULT_PAUSE_ON, SLA_METRICS, Action, Policy, Segment, SlaTarget, Trigger, Unit
 from rules.templates import MessageTemplate, compile_template
 
 RESERVED_TARGETS = frozenset({"next"})
+
+_NOUNS: dict[str, str] = {
+    "operator": "operator",
+    "action": "action",
+    "on": "event",
+    "since": "anchor",
+    "priority": "priority",
+    "value": "priority",
+    "pause_on": "status",
+    "hours": "day",
+}
+"""The last key of a path -> what an enum there lists, so a schema error reads `unknown event 'x'`."""
+
+_CALENDAR_DETAIL = re.compile(r"^(?P<where>[a-z_]+(?:\.[a-z_]+|\[\d+\])*): (?P<message>.+)$", re.DOTALL)
 
 
 @cache
@@ -36,6 +54,8 @@ def load_policy_file(path: str | Path) -> Policy:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise PolicyError([RuleProblem("$", f"cannot read the file: {error.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise PolicyError([RuleProblem("$", "not valid JSON: the file is not UTF-8 text")]) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -46,27 +66,115 @@ def load_policy_file(path: str | Path) -> Policy:
 
 
 def load_policy(data: Any) -> Policy:
+    """Check a parsed rules document and build the Policy; PolicyError lists every problem."""
     schema_problems = [
-        RuleProblem(error.json_path, _schema_message(error.message, error.validator))
-        for error in Draft202012Validator(schema()).iter_errors(data)
+        problem for error in Draft202012Validator(schema()).iter_errors(data) for problem in _schema_problems(error)
     ]
-    if schema_problems:
-        raise PolicyError(schema_problems)
-    builder = _Builder(data)
+    builder = _Builder(data if isinstance(data, Mapping) else {})
     policy = builder.build()
-    if builder.problems:
-        raise PolicyError(builder.problems)
+    # Where both found fault with the same value, the name check's message is the more useful one.
+    builder_paths = {problem.path for problem in builder.problems}
+    problems = [p for p in schema_problems if p.path not in builder_paths] + builder.problems
+    if problems:
+        raise PolicyError(dict.fromkeys(problems))
     return policy
 
 
-def _schema_message(message: str, validator: Any) -> str:
-    if validator == "additionalProperties":
-        return message.replace("Additional properties are not allowed", "unknown key")
-    return message
+def _json_path(parts: Iterable[str | int]) -> str:
+    path = "$"
+    for part in parts:
+        path = child(path, part)
+    return path
+
+
+def _show(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value, default=repr)
+
+
+def _schema_problems(error: ValidationError) -> list[RuleProblem]:
+    """Turn one JSON Schema error into admin-readable problems, each at the path of the offending value."""
+    parts = list(error.absolute_path)
+    path = _json_path(parts)
+    # jsonschema types these loosely (they may be "unset"); here they always come from a real error.
+    instance: Any = error.instance
+    expected: Any = error.validator_value
+    subschema: Any = error.schema
+    validator = error.validator
+    if validator == "additionalProperties" and expected is False and isinstance(instance, Mapping):
+        allowed = list(subschema.get("properties", {}))
+        return [
+            RuleProblem(child(path, key), f"unknown key '{key}'{suggest(key, allowed)}")
+            for key in instance
+            if key not in allowed
+        ]
+    if validator == "required" and isinstance(instance, Mapping):
+        return [RuleProblem(path, f"missing required key '{key}'") for key in expected if key not in instance]
+    if validator == "dependentRequired" and isinstance(instance, Mapping):
+        return [
+            RuleProblem(path, f"'{key}' needs '{needed}'")
+            for key, needs in expected.items()
+            if key in instance
+            for needed in needs
+            if needed not in instance
+        ]
+    if validator == "not" and expected == {"required": ["on", "after"]}:
+        return [RuleProblem(path, "a trigger fires either 'on' events or 'after' a duration, not both")]
+    if "propertyNames" in error.schema_path and isinstance(instance, str):
+        parts.append(instance)
+        path = child(path, instance)
+    if validator in ("enum", "const", "anyOf"):
+        message = _choice_message(error, parts)
+        if message is not None:
+            return [RuleProblem(path, message)]
+        if validator == "anyOf" and error.context:
+            # The alternative whose type fitted went deepest: its complaint is the one that helps.
+            deeper = [sub for sub in error.context if sub.relative_path]
+            typed = [sub for sub in error.context if sub.validator != "type"]
+            return _schema_problems(best_match(deeper or typed or error.context))
+    return [RuleProblem(path, error.message)]
+
+
+def _choice_message(error: ValidationError, parts: Sequence[str | int]) -> str | None:
+    """`unknown priority 'hgih' (did you mean 'high'?)` for a value outside a fixed list, None if not one."""
+    validator = error.validator
+    expected: Any = error.validator_value
+    instance: Any = error.instance
+    if validator == "anyOf" and all(isinstance(alt, Mapping) and set(alt) == {"required"} for alt in expected):
+        keys = [key for alt in expected for key in alt["required"]]
+        return "needs " + " or ".join(f"'{key}'" for key in keys)
+    choices: list[Any] = []
+    if validator == "enum":
+        choices = list(expected)
+    elif validator == "const":
+        choices = [expected]
+    else:
+        for sub in error.context or ():
+            listed: Any = sub.validator_value
+            if not sub.relative_path and sub.validator == "enum":
+                choices.extend(listed)
+            elif not sub.relative_path and sub.validator == "const":
+                choices.append(listed)
+    if not choices or not isinstance(instance, str | int | float | bool | None):
+        return None
+    noun = next((_NOUNS[part] for part in reversed(parts) if isinstance(part, str) and part in _NOUNS), None)
+    if len(choices) == 1 and noun is None:
+        return f"must be {_show(choices[0])}, not {_show(instance)}"
+    near = suggest(instance, [str(choice) for choice in choices]) if isinstance(instance, str) else ""
+    if noun is not None:
+        return f"unknown {noun} {_show(instance)}{near}"
+    return f"{_show(instance)} is not one of {', '.join(_show(choice) for choice in choices)}{near}"
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 class _Builder:
-    """One pass over a schema-valid document, resolving references and compiling what needs compiling."""
+    """One pass over the document, resolving references and compiling what needs compiling.
+
+    The document may also have failed the schema: every value is type-checked before use and skipped when
+    it is not what the schema asks for (the schema's problem already names it), so nothing here raises.
+    """
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data
@@ -75,15 +183,31 @@ class _Builder:
     def problem(self, path: str, message: str) -> None:
         self.problems.append(RuleProblem(path, message))
 
+    def items(self, key: str) -> list[tuple[str, Mapping[str, Any]]]:
+        """(path, item) for each object in the top-level list `key`."""
+        value = self.data.get(key)
+        if not isinstance(value, list):
+            return []
+        return [(child(child("$", key), i), item) for i, item in enumerate(value) if isinstance(item, Mapping)]
+
+    def members(self, key: str) -> dict[str, Any]:
+        value = self.data.get(key)
+        return dict(value) if isinstance(value, Mapping) else {}
+
     def build(self) -> Policy:
-        calendars = self._calendars()
-        tiers = self._units("tiers", "tier", taken=set())
-        teams = self._units("teams", "team", taken={tier.id for tier in tiers})
-        unit_ids = [unit.id for unit in (*tiers, *teams)]
-        templates = self._templates()
+        calendars, calendar_names = self._calendars()
+        tiers = self._units("tiers", "tier", taken={})
+        teams = self._units("teams", "team", taken={unit.id: unit.group for unit in tiers})
+        unit_ids = {unit.id for unit in (*tiers, *teams)} | self._declared_ids()
+        templates, template_names = self._templates()
         segments = self._segments()
-        slas = self._slas(set(unit_ids), {segment.id for segment in segments}, calendars)
-        triggers = self._triggers(set(unit_ids), templates, calendars)
+        segment_ids = {segment.id for segment in segments} | {
+            item["id"] for _, item in self.items("segments") if isinstance(item.get("id"), str)
+        }
+        slas = self._slas(unit_ids, segment_ids, calendars, calendar_names)
+        triggers = self._triggers(unit_ids, template_names, calendars, calendar_names)
+        ownership = self.members("ownership")
+        max_bounces = ownership.get("max_bounces", 1)
         return Policy(
             tiers=tuple(tiers),
             teams=tuple(teams),
@@ -92,148 +216,208 @@ class _Builder:
             triggers=tuple(triggers),
             templates=templates,
             calendars=calendars,
-            max_bounces=self.data.get("ownership", {}).get("max_bounces", 1),
+            max_bounces=max_bounces if isinstance(max_bounces, int) and not isinstance(max_bounces, bool) else 1,
         )
 
-    def _calendars(self) -> dict[str, BusinessCalendar]:
+    def _declared_ids(self) -> set[str]:
+        """Tier and team ids as written, valid or not, so one bad unit does not also break every reference."""
+        return {
+            item["id"] for key in ("tiers", "teams") for _, item in self.items(key) if isinstance(item.get("id"), str)
+        }
+
+    def _calendars(self) -> tuple[dict[str, BusinessCalendar], set[str]]:
         calendars: dict[str, BusinessCalendar] = {}
-        for name, spec in self.data.get("calendars", {}).items():
+        names = set(self.members("calendars"))
+        for name, spec in self.members("calendars").items():
+            if not isinstance(spec, Mapping):
+                continue
             try:
                 calendars[name] = BusinessCalendar.from_spec(name, spec)
             except CalendarError as error:
-                self.problem(child("$.calendars", name), str(error))
-        return calendars
+                path, message = child("$.calendars", name), str(error)
+                detail = _CALENDAR_DETAIL.match(message)
+                if detail:  # "hours.mon[0]: ..." names a place inside the calendar: make it part of the path
+                    path = path + "." + detail["where"]
+                    message = detail["message"]
+                self.problem(path, message)
+        return calendars, names
 
-    def _units(self, key: str, kind: str, taken: set[str]) -> list[Unit]:
+    def _units(self, key: str, kind: str, taken: Mapping[str, str | int]) -> list[Unit]:
         units: list[Unit] = []
+        owners = {str(group): unit_id for unit_id, group in taken.items()}
         seen = set(taken)
-        for index, item in enumerate(self.data.get(key, [])):
-            path = child(child("$", key), index)
-            if item["id"] in RESERVED_TARGETS:
-                self.problem(child(path, "id"), f"'{item['id']}' is reserved (escalate to 'next' means the next tier)")
-            elif item["id"] in seen:
-                self.problem(child(path, "id"), f"duplicate tier/team id '{item['id']}'")
-            seen.add(item["id"])
-            units.append(Unit(item["id"], item["name"], item["group"], kind))
+        for path, item in self.items(key):
+            unit_id, name, group = item.get("id"), item.get("name"), item.get("group")
+            if not isinstance(unit_id, str):
+                continue
+            if unit_id in RESERVED_TARGETS:
+                self.problem(child(path, "id"), f"'{unit_id}' is reserved (escalate to 'next' means the next tier)")
+            elif unit_id in seen:
+                self.problem(child(path, "id"), f"duplicate tier/team id '{unit_id}'")
+            seen.add(unit_id)
+            if not isinstance(name, str) or not isinstance(group, str | int) or isinstance(group, bool):
+                continue
+            if str(group) in owners:
+                # Two units on one group would make "which tier is this ticket in?" unanswerable.
+                self.problem(child(path, "group"), f"group '{group}' already belongs to '{owners[str(group)]}'")
+            owners.setdefault(str(group), unit_id)
+            units.append(Unit(unit_id, name, group, kind))
         return units
 
-    def _templates(self) -> dict[str, MessageTemplate]:
-        return {
-            name: compile_template(name, spec, child("$.templates", name), self.problems)
-            for name, spec in self.data.get("templates", {}).items()
-        }
+    def _templates(self) -> tuple[dict[str, MessageTemplate], set[str]]:
+        templates: dict[str, MessageTemplate] = {}
+        names = set(self.members("templates"))
+        for name, spec in self.members("templates").items():
+            if isinstance(spec, str) or (isinstance(spec, Mapping) and spec and _strings(list(spec.values()))):
+                templates[name] = compile_template(name, spec, child("$.templates", name), self.problems)
+        return templates, names
 
-    def _condition(self, node: Mapping[str, Any] | None, path: str) -> Predicate:
+    def _condition(self, node: Any, path: str) -> Predicate:
         return always if node is None else compile_condition(node, path, self.problems)
 
     def _segments(self) -> list[Segment]:
         segments: list[Segment] = []
-        for index, item in enumerate(self.data.get("segments", [])):
-            path = child("$.segments", index)
-            if any(segment.id == item["id"] for segment in segments):
-                self.problem(child(path, "id"), f"duplicate segment id '{item['id']}'")
-            if '"segments"' in json.dumps(item["if"]):
+        for path, item in self.items("segments"):
+            segment_id = item.get("id")
+            if not isinstance(segment_id, str):
+                continue
+            if any(segment.id == segment_id for segment in segments):
+                self.problem(child(path, "id"), f"duplicate segment id '{segment_id}'")
+            if "segments" in fields_used(item.get("if")):
                 self.problem(child(path, "if"), "a segment's condition cannot use the field 'segments'")
-            segments.append(Segment(item["id"], self._condition(item["if"], child(path, "if"))))
+            segments.append(Segment(segment_id, self._condition(item.get("if"), child(path, "if"))))
         return segments
 
-    def _duration(self, text: str, path: str) -> float:
+    def _duration(self, text: Any, path: str) -> float:
+        if not isinstance(text, str):
+            return 1.0  # the schema reports the type
         try:
             return parse_duration(text)
         except DurationError as error:
             self.problem(path, str(error))
             return 1.0
 
-    def _calendar_ref(self, name: str | None, path: str, calendars: Mapping[str, BusinessCalendar]) -> BusinessCalendar:
-        if name is None:
+    def _calendar_ref(
+        self, name: Any, path: str, calendars: Mapping[str, BusinessCalendar], declared: set[str]
+    ) -> BusinessCalendar:
+        if not isinstance(name, str):
             return ALWAYS_OPEN
-        if name not in calendars:
-            self.problem(path, f"unknown calendar '{name}'{suggest(name, calendars)}")
-            return ALWAYS_OPEN
-        return calendars[name]
+        if name not in declared:
+            self.problem(path, f"unknown calendar '{name}'{suggest(name, declared)}")
+        return calendars.get(name, ALWAYS_OPEN)
 
     def _slas(
-        self, unit_ids: set[str], segment_ids: set[str], calendars: Mapping[str, BusinessCalendar]
+        self,
+        unit_ids: set[str],
+        segment_ids: set[str],
+        calendars: Mapping[str, BusinessCalendar],
+        calendar_names: set[str],
     ) -> list[SlaTarget]:
         slas: list[SlaTarget] = []
-        for index, item in enumerate(self.data.get("slas", [])):
-            path = child("$.slas", index)
-            tiers = _one_or_many(item["tier"])
-            for tier in tiers or ():
+        for path, item in self.items("slas"):
+            tiers, priorities = _one_or_many(item.get("tier")), _one_or_many(item.get("priority"))
+            for tier in sorted(tiers or ()):
                 if tier not in unit_ids:
                     self.problem(child(path, "tier"), f"unknown tier or team '{tier}'{suggest(tier, unit_ids)}")
-            if item.get("segment") and item["segment"] not in segment_ids:
-                self.problem(
-                    child(path, "segment"),
-                    f"unknown segment '{item['segment']}'{suggest(item['segment'], segment_ids)}",
-                )
+            segment = item.get("segment")
+            if isinstance(segment, str) and segment not in segment_ids:
+                self.problem(child(path, "segment"), f"unknown segment '{segment}'{suggest(segment, segment_ids)}")
             targets = {
                 metric: self._duration(item[metric], child(path, metric)) for metric in SLA_METRICS if metric in item
             }
-            slas.append(
-                SlaTarget(
-                    tiers=tiers,
-                    priorities=_one_or_many(item["priority"]),
-                    segment=item.get("segment"),
-                    targets=targets,
-                    calendar=self._calendar_ref(item.get("calendar"), child(path, "calendar"), calendars),
-                    warn_at=tuple(sorted(set(item.get("warn_at", [])))),
-                    pause_on=frozenset(item["pause_on"]) if "pause_on" in item else DEFAULT_PAUSE_ON,
-                    path=path,
-                )
+            calendar = self._calendar_ref(item.get("calendar"), child(path, "calendar"), calendars, calendar_names)
+            warn_at = item.get("warn_at", [])
+            pause_on = item.get("pause_on")
+            sla = SlaTarget(
+                tiers=tiers,
+                priorities=priorities,
+                segment=segment if isinstance(segment, str) else None,
+                targets=targets,
+                calendar=calendar,
+                warn_at=tuple(sorted({float(x) for x in warn_at if isinstance(x, int | float)}))
+                if isinstance(warn_at, list)
+                else (),
+                pause_on=frozenset(pause_on) if isinstance(pause_on, list) and _strings(pause_on) else DEFAULT_PAUSE_ON,
+                path=path,
             )
+            twin = next(
+                (
+                    other
+                    for other in slas
+                    if (other.tiers, other.priorities, other.segment) == (sla.tiers, sla.priorities, sla.segment)
+                ),
+                None,
+            )
+            if twin is not None and (item.get("tier") is not None and item.get("priority") is not None):
+                self.problem(path, f"same tier, priority and segment as {twin.path}, which wins (file order)")
+            slas.append(sla)
         return slas
 
     def _triggers(
-        self, unit_ids: set[str], templates: Mapping[str, MessageTemplate], calendars: Mapping[str, BusinessCalendar]
+        self,
+        unit_ids: set[str],
+        template_names: set[str],
+        calendars: Mapping[str, BusinessCalendar],
+        calendar_names: set[str],
     ) -> list[Trigger]:
         triggers: list[Trigger] = []
-        for index, item in enumerate(self.data.get("triggers", [])):
-            path = child("$.triggers", index)
-            if any(trigger.id == item["id"] for trigger in triggers):
-                self.problem(child(path, "id"), f"duplicate trigger id '{item['id']}'")
-            if item.get("enabled", True) is False:
-                continue
+        seen: set[str] = set()
+        for path, item in self.items("triggers"):
+            trigger_id = item.get("id")
+            if isinstance(trigger_id, str):
+                if trigger_id in seen:
+                    self.problem(child(path, "id"), f"duplicate trigger id '{trigger_id}'")
+                seen.add(trigger_id)
+            then: list[Any] = item["then"] if isinstance(item.get("then"), list) else []
             actions = [
-                self._action(action, child(child(path, "then"), i), unit_ids, templates)
-                for i, action in enumerate(item["then"])
+                self._action(action, child(child(path, "then"), i), unit_ids, template_names)
+                for i, action in enumerate(then)
+                if isinstance(action, Mapping)
             ]
+            after = self._duration(item["after"], child(path, "after")) if "after" in item else None
+            condition = self._condition(item.get("if"), child(path, "if"))
+            calendar = self._calendar_ref(item.get("calendar"), child(path, "calendar"), calendars, calendar_names)
+            on, since = item.get("on", []), item.get("since")
+            # A disabled trigger is checked all the same, so switching it on later cannot break the file.
+            if item.get("enabled", True) is False or not isinstance(trigger_id, str) or None in actions:
+                continue
             triggers.append(
                 Trigger(
-                    id=item["id"],
-                    on=frozenset(item.get("on", ())),
-                    after=self._duration(item["after"], child(path, "after")) if "after" in item else None,
-                    since=item.get("since"),
-                    condition=self._condition(item.get("if"), child(path, "if")),
-                    actions=tuple(actions),
-                    calendar=self._calendar_ref(item.get("calendar"), child(path, "calendar"), calendars),
+                    id=trigger_id,
+                    on=frozenset(on) if _strings(on) else frozenset(),
+                    after=after,
+                    since=since if isinstance(since, str) else None,
+                    condition=condition,
+                    actions=tuple(action for action in actions if action is not None),
+                    calendar=calendar,
                 )
             )
         return triggers
 
     def _action(
-        self, item: Mapping[str, Any], path: str, unit_ids: set[str], templates: Mapping[str, MessageTemplate]
-    ) -> Action:
-        kind = item["action"]
-        if kind == "escalate" and item["to"] not in unit_ids | RESERVED_TARGETS:
-            self.problem(
-                child(path, "to"),
-                f"unknown tier or team '{item['to']}'{suggest(item['to'], unit_ids | RESERVED_TARGETS)}",
-            )
-        if kind in ("reply", "note") and item["template"] not in templates:
-            self.problem(
-                child(path, "template"), f"unknown template '{item['template']}'{suggest(item['template'], templates)}"
-            )
+        self, item: Mapping[str, Any], path: str, unit_ids: set[str], template_names: set[str]
+    ) -> Action | None:
+        kind, to, template = item.get("action"), item.get("to"), item.get("template")
+        if kind == "escalate" and isinstance(to, str) and to not in unit_ids | RESERVED_TARGETS:
+            self.problem(child(path, "to"), f"unknown tier or team '{to}'{suggest(to, unit_ids | RESERVED_TARGETS)}")
+        if kind in ("reply", "note") and isinstance(template, str) and template not in template_names:
+            self.problem(child(path, "template"), f"unknown template '{template}'{suggest(template, template_names)}")
+        if not isinstance(kind, str):
+            return None
+        tags = item.get("tags", [])
         return Action(
             kind=kind,
-            to=item.get("to"),
-            value=item.get("value"),
-            template=item.get("template"),
-            tags=tuple(item.get("tags", ())),
+            to=to if isinstance(to, str) else None,
+            value=item.get("value") if isinstance(item.get("value"), str) else None,
+            template=template if isinstance(template, str) else None,
+            tags=tuple(tags) if _strings(tags) else (),
         )
 
 
-def _one_or_many(value: str | list[str]) -> frozenset[str] | None:
-    if value == "*":
-        return None
-    return frozenset([value] if isinstance(value, str) else value)
+def _one_or_many(value: Any) -> frozenset[str] | None:
+    """`"*"` (or a value the schema refused) is "any"; a string or a list of strings is that set."""
+    if isinstance(value, str) and value not in ("*", ""):
+        return frozenset([value])
+    if isinstance(value, list) and value and _strings(value) and all(value):
+        return frozenset(value)
+    return None

@@ -5,6 +5,7 @@ The JSON Schema's operator enum is checked against this table by a test, so the 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,20 @@ def _as_list(actual: Any) -> list[Any]:
 
 
 def _norm(value: Any) -> Any:
-    return value.casefold() if isinstance(value, str) else value
+    """A hashable comparison key: text case-insensitive, `true` never equal to `1`, lists as tuples.
+
+    Help desk data is loose (a custom field may hold a list, a flag may arrive as 1), so a comparison must
+    neither crash on an unhashable value nor call `True` equal to `1` the way Python does.
+    """
+    if isinstance(value, str):
+        return value.casefold()
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(_norm(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(key), repr(item)) for key, item in value.items()))
+    return value
 
 
 def _is(value: Any) -> Compare:
@@ -48,13 +62,20 @@ def _is_not(value: Any) -> Compare:
 
 
 def _in(value: Sequence[Any]) -> Compare:
+    """One value among the list; for a list-valued field (tags, a multi-select field) any of its items."""
     expected = {_norm(item) for item in value}
-    return lambda actual: _norm(actual) in expected
+
+    def compare(actual: Any) -> bool:
+        if isinstance(actual, list | tuple | set | frozenset):
+            return any(_norm(item) in expected for item in actual)
+        return _norm(actual) in expected
+
+    return compare
 
 
 def _not_in(value: Sequence[Any]) -> Compare:
-    expected = {_norm(item) for item in value}
-    return lambda actual: _norm(actual) not in expected
+    inside = _in(value)
+    return lambda actual: not inside(actual)
 
 
 def _includes(value: Any) -> Compare:
@@ -77,6 +98,7 @@ def phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
 
 
 def _contains_any(value: Sequence[str]) -> Compare:
+    """Truthy with the admin's own phrase (as written in the rules file) when one occurs as whole words."""
     if not value or not all(isinstance(item, str) and item.strip() for item in value):
         raise OperatorValueError("contains_any needs a non-empty list of non-empty phrases")
     pattern = phrase_pattern(value)
@@ -145,21 +167,42 @@ OPERATORS: dict[str, Operator] = {
     )
 }
 
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _scalars(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > 0 and all(_scalar(item) for item in value)
+
+
 _VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "scalar": (lambda v: v is None or isinstance(v, str | int | float | bool), "a single value"),
-    "list": (lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list"),
+    "scalar": (_scalar, "a single value"),
+    "list": (_scalars, "a non-empty list of values"),
     "number": (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
-    "regex": (lambda v: isinstance(v, str), "a regular expression string"),
-    "phrases": (lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list of phrases"),
-    "scalar_or_list": (lambda v: isinstance(v, str | int | list), "a value or a list of values"),
+    "regex": (lambda v: isinstance(v, str) and len(v) > 0, "a regular expression string"),
+    "phrases": (
+        lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(item, str) and item.strip() for item in v),
+        "a non-empty list of non-empty phrases",
+    ),
+    "scalar_or_list": (lambda v: (_scalar(v) and v is not None) or _scalars(v), "a value or a list of values"),
     "none": (lambda v: True, "no value"),
 }
 
+MISSING: Any = object()
+"""Stands for a condition written without a `value` key (which is not the same as `"value": null`)."""
 
-def compile_comparison(operator: str, value: Any) -> Compare:
+
+def compile_comparison(operator: str, value: Any = MISSING) -> Compare:
     """Check the value's shape for the operator, then build the comparison; errors say what was expected."""
     spec = OPERATORS[operator]
     check, expected = _VALUE_CHECKS[spec.takes]
+    if spec.takes == "none":
+        if value is not MISSING:
+            raise OperatorValueError(f"operator '{operator}' takes no value (remove 'value')")
+        return spec.build(None)
+    if value is MISSING:
+        raise OperatorValueError(f"operator '{operator}' needs a value: {expected}")
     if not check(value):
-        raise OperatorValueError(f"operator '{operator}' takes {expected}, not {value!r}")
+        raise OperatorValueError(f"operator '{operator}' takes {expected}, not {json.dumps(value, default=repr)}")
     return spec.build(value)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
+
+from rules.model import parse_instant
 
 ANCHORS: tuple[str, ...] = (
     "created",
@@ -17,6 +20,13 @@ ANCHORS: tuple[str, ...] = (
     "status_changed",
 )
 """Instants an elapsed-time trigger can count from (`since`)."""
+
+
+def instant_key(value: str) -> datetime:
+    """Anchors are stored as ISO text; compare them as instants (`…00.5Z` is later than `…00Z`, not earlier)."""
+    instant = parse_instant(value)
+    assert instant is not None, "anchors are never empty"
+    return instant
 
 
 @dataclass
