@@ -17,6 +17,8 @@ from typing import Any
 from plugin.runtime import Runtime
 from plugin.timers import FiredTimer, TimerLoop
 from rules.model import TicketEvent
+from rules.schedule import desired_timers
+from rules.state import TicketState
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,12 @@ def sync_timers(
         if keys.get(name) != key:
             runtime.timers.cancel(key)
     return keys
+
+
+def schedule_timers(runtime: Runtime, tenant: str, ticket_id: str, state: TicketState) -> dict[str, str]:
+    """Bring the ticket's armed timers in line with what its state needs now."""
+    desired = desired_timers(runtime.policy(tenant), state, datetime.now(UTC))
+    return sync_timers(runtime, tenant, ticket_id, state.timers, desired)
 
 
 def start_timer_loop(runtime: Runtime, stop: threading.Event) -> threading.Thread:

@@ -40,10 +40,12 @@ class TenantConfig:
     webhook_secret: str
     rules_path: Path
     rate_limit: Mapping[str, int]
+    freshdesk: Mapping[str, Any] = field(default_factory=dict)
+    """Freshdesk-only settings, e.g. `{"statuses": {"6": "on_hold"}}` (custom status id -> common status)."""
 
     def as_mapping(self) -> dict[str, Any]:
         """The shape connectors take (they know nothing of this module)."""
-        return {
+        mapping: dict[str, Any] = {
             "name": self.name,
             "vendor": self.vendor,
             "base_url": self.base_url,
@@ -51,6 +53,9 @@ class TenantConfig:
             "webhook_secret": self.webhook_secret,
             "rate_limit": dict(self.rate_limit),
         }
+        if self.freshdesk:
+            mapping["freshdesk"] = {key: dict(value) for key, value in self.freshdesk.items()}
+        return mapping
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,8 @@ def parse_config(data: Any, base_dir: Path, env: Mapping[str, str] | None = None
             problems.append(f"{child(path, 'auth')}: Zendesk needs email + api_token, or oauth_token")
         if vendor == "freshdesk" and not auth.get("api_key"):
             problems.append(f"{child(path, 'auth')}: Freshdesk needs api_key")
+        if vendor != "freshdesk" and "freshdesk" in tenant:
+            problems.append(f"{child(path, 'freshdesk')}: only a Freshdesk tenant takes Freshdesk settings")
         rules_path = (base_dir / tenant["rules"]).resolve()
         if not rules_path.is_file():
             problems.append(f"{child(path, 'rules')}: no rules file at {rules_path}")
@@ -118,6 +125,7 @@ def parse_config(data: Any, base_dir: Path, env: Mapping[str, str] | None = None
             webhook_secret=tenant["webhook_secret"],
             rules_path=rules_path,
             rate_limit={**DEFAULT_RATE_LIMITS[vendor], **tenant.get("rate_limit", {})},
+            freshdesk=tenant.get("freshdesk", {}),
         )
     if problems:
         raise ConfigError("\n".join(problems))

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 import fakeredis
+import redis
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
@@ -48,10 +49,11 @@ def run_sweeper(runtime: Runtime, stop: threading.Event, interval: float = SWEEP
 
 
 class EmbeddedService:
-    """Runtime + RQ worker thread + sweeper thread on one in-process Redis."""
+    """Runtime + RQ worker thread + sweeper and timer threads in one process: on the in-process Redis by
+    default, or on any Redis given (the tests run it on a real server)."""
 
-    def __init__(self, config: Config, **runtime_options: Any) -> None:
-        self.redis = embedded_redis()
+    def __init__(self, config: Config, client: redis.Redis | None = None, **runtime_options: Any) -> None:
+        self.redis = client if client is not None else embedded_redis()
         self.runtime = Runtime(config, self.redis, **runtime_options)
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []

@@ -7,6 +7,7 @@ import logging
 import time
 
 from connectors.errors import PermanentError, RateLimited, TransientError
+from plugin.clock import schedule_timers
 from plugin.processing import process_ticket, record
 from plugin.queue import MAX_ATTEMPTS
 from plugin.runtime import Runtime, current
@@ -89,7 +90,9 @@ def handle_ticket(runtime: Runtime, tenant: str, ticket_id: str) -> None:
             )
             queue.defer(tenant, ticket_id, delay)
         return
-    queue.finish(tenant, ticket_id, len(events), json.dumps(outcome.state.to_dict(), separators=(",", ":")))
+    # Arm before finishing: a crash in between re-runs the ticket and arms the same timers again.
+    outcome.state.timers = schedule_timers(runtime, tenant, ticket_id, outcome.state)
+    queue.finish(tenant, ticket_id, outcome.consumed, json.dumps(outcome.state.to_dict(), separators=(",", ":")))
     record(runtime, tenant, outcome)
     for reason in outcome.plan.reasons:
         log.info("%s/%s: %s", tenant, ticket_id, reason)

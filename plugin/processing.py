@@ -31,7 +31,8 @@ JOURNAL_LENGTH = 200
 @dataclass
 class Outcome:
     ticket_id: str
-    events: int
+    consumed: int
+    """Inbox events this outcome covers (a resumed decision covers the events it was made for)."""
     plan: Plan
     writes: int
     state: TicketState
@@ -115,7 +116,7 @@ def record(runtime: Runtime, tenant: str, outcome: Outcome) -> None:
         pipe.lpush(keys.journal(tenant, outcome.ticket_id), entry)
         pipe.ltrim(keys.journal(tenant, outcome.ticket_id), 0, JOURNAL_LENGTH - 1)
     counters = {
-        "events": outcome.events,
+        "events": outcome.consumed,
         "writes": outcome.writes,
         "escalations": 1 if outcome.plan.unit else 0,
         "replies": sum(comment.public for comment in outcome.plan.comments),

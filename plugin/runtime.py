@@ -64,9 +64,14 @@ class Runtime:
         return CONNECTORS[self.tenant(tenant).vendor]
 
     def client(self, tenant: str) -> DeskClient:
+        """The tenant's vendor client, built once, spending the tenant's rate-limit budget shared in Redis."""
         with self._lock:
             if tenant not in self._clients:
-                self._clients[tenant] = self.connector(tenant).client(self.tenant(tenant).as_mapping())
+                from plugin.ratelimit import tenant_limiter
+
+                config = self.tenant(tenant)
+                limiter = tenant_limiter(self.redis, config.name, config.rate_limit)
+                self._clients[tenant] = self.connector(tenant).client({**config.as_mapping(), "limiter": limiter})
             return self._clients[tenant]
 
     def policy(self, tenant: str) -> Policy:

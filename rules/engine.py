@@ -14,6 +14,7 @@ from rules.facts import Facts
 from rules.model import Ticket, TicketEvent, format_instant, parse_instant
 from rules.plan import Plan, PlannedComment
 from rules.policy import Action, Policy, Trigger, Unit, raise_priority
+from rules.sla import SlaClock, crossed, update_clocks
 from rules.state import Escalation, TicketState, instant_key
 
 CLOCK_EVENTS: frozenset[str] = frozenset({"timer.elapsed", "sla.warning", "sla.breached"})
@@ -40,18 +41,77 @@ def evaluate(
     state = copy.deepcopy(state)
     _observe(policy, state, ticket, event, own_change)
     plan = Plan()
+    segments = segments_of(policy, ticket, state, event)
+    clocks = _update_clocks(policy, state, ticket, event, segments, own_change)
     if own_change:
         return Decision(state, plan)
     stale = _stale_sla_event(state, event)
     if stale:
         plan.reasons.append(stale)
         return Decision(state, plan)
-    segments = segments_of(policy, ticket, state, event)
     working = _Working(policy, state, ticket, event, segments, plan)
-    for trigger in policy.triggers:
-        if _listens(trigger, event, state):
-            working.fire(trigger)
+    if event.kind == "timer.elapsed" and event.detail.get("sla"):
+        for sla_event in _sla_events(policy, clocks, event):
+            working.event = sla_event
+            for trigger in policy.triggers:
+                if sla_event.kind in trigger.on:
+                    working.fire(trigger)
+    else:
+        for trigger in policy.triggers:
+            if _listens(trigger, event, state):
+                working.fire(trigger)
+    # The triggers may have moved the ticket to another tier or changed its priority: clocks follow.
+    state.clocks = _as_dicts(clocks)
+    _update_clocks(policy, state, working.ticket, event, segments, own_change)
     return Decision(state, plan)
+
+
+def _update_clocks(
+    policy: Policy,
+    state: TicketState,
+    ticket: Ticket,
+    event: TicketEvent,
+    segments: tuple[str, ...],
+    own_change: bool,
+) -> dict[str, SlaClock]:
+    clocks = {metric: SlaClock.from_dict(data) for metric, data in state.clocks.items()}
+    clocks = update_clocks(
+        policy,
+        clocks,
+        state.team or state.tier,
+        ticket,
+        event,
+        segments,
+        tier_entered=state.anchors.get("tier_entered"),
+        own_change=own_change,
+    )
+    state.clocks = _as_dicts(clocks)
+    return clocks
+
+
+def _as_dicts(clocks: dict[str, SlaClock]) -> dict[str, dict[str, Any]]:
+    return {metric: clock.to_dict() for metric, clock in clocks.items()}
+
+
+def _sla_events(policy: Policy, clocks: dict[str, SlaClock], timer: TicketEvent) -> list[TicketEvent]:
+    """The warnings and breaches an SLA timer stands for, re-checked against the clocks as they are now:
+    a clock paused or fulfilled since the timer was armed raises nothing."""
+    return [
+        TicketEvent(
+            delivery_id=f"{timer.delivery_id}/{clock.metric}/{fraction:g}",
+            kind="sla.breached" if fraction >= 1.0 else "sla.warning",
+            ticket_id=timer.ticket_id,
+            occurred_at=timer.occurred_at,
+            source="timer",
+            detail={
+                "metric": clock.metric,
+                "tier": clock.unit,
+                "fraction": fraction,
+                "due": format_instant(timer.occurred_at),
+            },
+        )
+        for clock, fraction in crossed(policy, clocks, timer.occurred_at)
+    ]
 
 
 def _stale_sla_event(state: TicketState, event: TicketEvent) -> str | None:
@@ -116,6 +176,7 @@ def _observe(policy: Policy, state: TicketState, ticket: Ticket, event: TicketEv
         state.status, state.priority = ticket.status, ticket.priority
     if own_change or event.source == "timer" or event.kind in CLOCK_EVENTS:
         return
+    state.checked.clear()  # something happened: elapsed triggers that were due but false get another look
     _move_anchor(state, "updated", at)
     if "assignee" in event.changes:
         _move_anchor(state, "assigned", at)
@@ -169,11 +230,13 @@ class _Working:
 
     def fire(self, trigger: Trigger) -> None:
         facts = Facts(self.ticket, self.state, self.event, self.segments)
+        anchor_value = _anchor_value(self.event) if self.event.kind == "timer.elapsed" else None
         if not trigger.condition(facts):
+            if anchor_value is not None:
+                self.state.checked[trigger.id] = anchor_value  # due, but not now: look again after activity
             return
         matched = facts.matched[0] if facts.matched else None
-        anchor_value = _anchor_value(self.event)
-        if self.event.kind == "timer.elapsed" and anchor_value is not None:
+        if anchor_value is not None:
             self.state.fired[trigger.id] = anchor_value
         step = _Step(trigger, matched, self.policy.unit(self.state.team or self.state.tier))
         for index, action in enumerate(trigger.actions):

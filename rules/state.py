@@ -51,6 +51,13 @@ class TicketState:
     anchors: dict[str, str] = field(default_factory=dict)
     fired: dict[str, str] = field(default_factory=dict)
     """Elapsed-time trigger id -> the anchor value it last fired for (fire once per anchor value)."""
+    checked: dict[str, str] = field(default_factory=dict)
+    """Elapsed-time trigger id -> anchor value whose timer came due while the condition was false; re-checked
+    after the next activity on the ticket (as an hourly help-desk automation would), not before."""
+    clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """SLA metric -> its clock (rules.sla.SlaClock as a dict)."""
+    timers: dict[str, str] = field(default_factory=dict)
+    """Timer name -> the timer's key in the timer store, so timers no longer needed can be cancelled."""
     last_event_at: str | None = None
     status: str | None = None
     priority: str | None = None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -15,22 +16,24 @@ from rq import SimpleWorker
 from connectors.zendesk.fake import FakeZendesk
 from connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from plugin.app import create_app
-from plugin.demo import seed_policy_path
 from plugin.config import Config, TenantConfig
+from plugin.demo import seed_policy_path
 from plugin.runtime import QUEUE_NAME, Runtime, install
 
 TENANT = "acme"
 SECRET = "s3cret-webhook-key"
 
 
-def tenant_config(base_url: str, name: str = TENANT, secret: str = SECRET) -> TenantConfig:
+def tenant_config(
+    base_url: str, name: str = TENANT, secret: str = SECRET, rules_path: Path | None = None
+) -> TenantConfig:
     return TenantConfig(
         name=name,
         vendor="zendesk",
         base_url=base_url,
         auth={"email": "escalator@acme.example", "api_token": "token"},
         webhook_secret=secret,
-        rules_path=seed_policy_path(),
+        rules_path=rules_path or seed_policy_path(),
         rate_limit={"requests_per_minute": 700, "ticket_updates_per_minute": 100},
     )
 
@@ -51,6 +54,8 @@ class Pipeline:
     runtime: Runtime
     client: FlaskClient
     redis: redis.Redis
+    writes_at: list[float] = field(default_factory=list)
+    """Wall-clock time of each PUT the fake help desk received (filled by `live` pipelines)."""
 
     def post(
         self,
