@@ -5,10 +5,10 @@ Adding a vendor is one folder implementing these and one line in `connectors.reg
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from rules.model import Comment, Ticket, TicketEvent
 from rules.plan import Plan
@@ -44,6 +44,18 @@ class DeskClient(Protocol):
     def apply(self, ticket: Ticket, plan: Plan, ledger: CommentLedger) -> int:
         """Write the plan back in as few calls as the API allows; returns the number of write calls made.
         Raises ConflictError when the ticket changed underneath (the caller re-reads and re-decides)."""
+
+
+@runtime_checkable
+class SnapshotReader(Protocol):
+    """Optional: a client that can decide from the events' own ticket snapshots, saving the read-back call
+    (Zendesk's event payloads carry the ticket; Freshdesk's placeholders do not)."""
+
+    def ticket_for(
+        self, ticket_id: str, events: Sequence[TicketEvent], *, fields: Collection[str], read_back: bool
+    ) -> Ticket:
+        """The ticket to decide `events` on: from their snapshots, or read back when `read_back` is set, a
+        snapshot is missing, or the rules read `fields` a snapshot does not carry."""
 
 
 class Connector(Protocol):

@@ -217,6 +217,12 @@ class _Builder:
             templates=templates,
             calendars=calendars,
             max_bounces=max_bounces if isinstance(max_bounces, int) and not isinstance(max_bounces, bool) else 1,
+            fields_read=frozenset(
+                name
+                for key in ("segments", "triggers")
+                for _, item in self.items(key)
+                for name in fields_used(item.get("if"))
+            ),
         )
 
     def _declared_ids(self) -> set[str]:

@@ -141,6 +141,9 @@ class TicketEvent:
     source: str = "webhook"
     detail: Mapping[str, Any] = field(default_factory=dict)
     """Event-specific data: for SLA events `metric`, `tier`, `fraction`; for timers the trigger id."""
+    snapshot: Mapping[str, Any] | None = None
+    """The ticket as the vendor's payload described it at the event, in the vendor's own shape: its
+    connector may decide from it instead of reading the ticket back (one API call fewer per event)."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -154,6 +157,7 @@ class TicketEvent:
                 "actor_id": self.actor_id,
                 "source": self.source,
                 "detail": dict(self.detail),
+                "snapshot": dict(self.snapshot) if self.snapshot is not None else None,
             },
             separators=(",", ":"),
         )
@@ -173,4 +177,5 @@ class TicketEvent:
             actor_id=data.get("actor_id"),
             source=data.get("source", "webhook"),
             detail=data.get("detail") or {},
+            snapshot=data.get("snapshot"),
         )

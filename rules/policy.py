@@ -80,6 +80,8 @@ class Policy:
     templates: Mapping[str, MessageTemplate] = field(default_factory=dict)
     calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
     max_bounces: int = 1
+    fields_read: frozenset[str] = frozenset()
+    """Every field a segment or trigger condition reads: tells a connector what a ticket snapshot must hold."""
 
     def unit(self, unit_id: str | None) -> Unit | None:
         return next((unit for unit in (*self.tiers, *self.teams) if unit.id == unit_id), None)

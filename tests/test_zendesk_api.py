@@ -18,7 +18,8 @@ from responses import matchers
 from connectors.errors import ConflictError, PermanentError, TransientError
 from connectors.http import VendorHttp
 from connectors.zendesk.api import ZendeskClient, auth_headers
-from rules.model import Ticket, parse_instant
+from connectors.zendesk.webhook import parse_event
+from rules.model import Ticket, TicketEvent, parse_instant
 from rules.plan import Plan, PlannedComment
 from rules.policy import Unit
 
@@ -494,3 +495,55 @@ def test_auth_headers_reach_zendesk(vendor: responses.RequestsMock) -> None:
 def test_auth_without_usable_credentials_is_a_value_error(auth: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="api_token"):
         auth_headers(auth)
+
+
+# --- deciding from the event's own snapshot ------------------------------------------------------------
+
+
+def created_event(**detail_changes: Any) -> TicketEvent:
+    inbound = parse_event(json.dumps(fixture("ticket_created.json")).encode(), {})
+    assert inbound.event is not None
+    event = inbound.event
+    return replace(event, snapshot={**(event.snapshot or {}), **detail_changes})
+
+
+def serve_people(vendor: responses.RequestsMock) -> None:
+    vendor.get(f"{BASE}/api/v2/users/11001.json", json={"user": SHOW["users"][0]})
+    vendor.get(f"{BASE}/api/v2/organizations/30001.json", json={"organization": SHOW["organizations"][0]})
+
+
+def test_ticket_for_builds_the_ticket_from_the_snapshot_and_caches_people(
+    vendor: responses.RequestsMock, client: ZendeskClient
+) -> None:
+    serve_groups(vendor)
+    serve_people(vendor)
+    event = created_event()
+    ticket = client.ticket_for("4211", [event], fields={"text", "organization.tags"}, read_back=False)
+    assert (ticket.id, ticket.subject, ticket.status, ticket.priority) == (
+        "4211",
+        "Invoices page is down",
+        "new",
+        "normal",
+    )
+    assert ticket.group_id == "101" and ticket.group_name == ALL_GROUPS["101"]
+    assert ticket.requester.email == SHOW["users"][0]["email"]
+    assert ticket.organization is not None and ticket.organization.tags == tuple(SHOW["organizations"][0]["tags"])
+    assert ticket.version == "2025-03-03T09:14:07Z", "the snapshot's updated_at guards the write (safe_update)"
+    client.ticket_for("4211", [event], fields=set(), read_back=False)
+    paths = [call.request.path_url for call in vendor.calls]
+    assert paths.count("/api/v2/users/11001.json") == 1 and "/api/v2/tickets/4211.json" not in " ".join(paths)
+
+
+@pytest.mark.parametrize(
+    ("fields", "read_back", "without_snapshot"),
+    [({"custom_fields.360001"}, False, False), (set(), True, False), (set(), False, True)],
+)
+def test_ticket_for_reads_back_when_the_snapshot_cannot_be_trusted(
+    fields: set[str], read_back: bool, without_snapshot: bool, vendor: responses.RequestsMock, client: ZendeskClient
+) -> None:
+    serve_groups(vendor)
+    vendor.get(f"{BASE}/api/v2/tickets/4211.json", json={**SHOW, "ticket": {**RAW, "id": 4211}})
+    event = replace(created_event(), snapshot=None) if without_snapshot else created_event()
+    ticket = client.ticket_for("4211", [event], fields=fields, read_back=read_back)
+    assert ticket.custom_fields == {str(item["id"]): item.get("value") for item in RAW.get("custom_fields") or []}
+    assert any(call.request.path_url.startswith("/api/v2/tickets/4211.json") for call in vendor.calls)

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from connectors.base import CommentLedger
 from connectors.errors import PermanentError
 from connectors.http import VendorHttp
 from connectors.zendesk import values
-from rules.model import Comment, Organization, Person, Ticket, format_instant, parse_instant
+from rules.model import Comment, Organization, Person, Ticket, TicketEvent, format_instant, parse_instant
 from rules.plan import Plan, PlannedComment
 
 GROUP_CACHE_SECONDS = 300.0
 """Group names rarely change; five minutes keeps lookups off the rate limit without going stale for long."""
+PEOPLE_CACHE_SECONDS = 300.0
+"""Requesters and organizations (names, tags, fields) change rarely; a tag change shows within five minutes."""
+PEOPLE_CACHE_SIZE = 20_000
 
 
 def auth_headers(auth: Mapping[str, str]) -> dict[str, str]:
@@ -33,6 +36,25 @@ def auth_headers(auth: Mapping[str, str]) -> dict[str, str]:
     raise ValueError("Zendesk auth needs {email, api_token} or {oauth_token}")
 
 
+def _person(user: Mapping[str, Any]) -> Person:
+    return Person(
+        id=values.zendesk_id(user.get("id")),
+        name=user.get("name") or "",
+        email=user.get("email"),
+        locale=user.get("locale"),
+        tags=tuple(user.get("tags") or ()),
+    )
+
+
+def _organization(organization: Mapping[str, Any]) -> Organization:
+    return Organization(
+        id=str(organization["id"]),
+        name=organization.get("name") or "",
+        tags=tuple(organization.get("tags") or ()),
+        fields=dict(organization.get("organization_fields") or {}),
+    )
+
+
 def _same_text(left: str, right: str) -> bool:
     return " ".join(left.split()) == " ".join(right.split())
 
@@ -43,6 +65,7 @@ class ZendeskClient:
         self._own_id: str | None = None
         self._groups: dict[str, str] = {}  # id -> name
         self._groups_at = 0.0
+        self._people: dict[str, tuple[float, dict[str, Any]]] = {}  # "users/1" -> (read at, record)
 
     # --- reads -----------------------------------------------------------------------------------------
 
@@ -95,21 +118,8 @@ class ZendeskClient:
             group_id=group_id,
             group_name=self.groups().get(group_id) if group_id else None,
             assignee_id=values.zendesk_id(raw.get("assignee_id")),
-            requester=Person(
-                id=values.zendesk_id(requester.get("id")),
-                name=requester.get("name") or "",
-                email=requester.get("email"),
-                locale=requester.get("locale"),
-                tags=tuple(requester.get("tags") or ()),
-            ),
-            organization=Organization(
-                id=str(organization["id"]),
-                name=organization.get("name") or "",
-                tags=tuple(organization.get("tags") or ()),
-                fields=dict(organization.get("organization_fields") or {}),
-            )
-            if organization
-            else None,
+            requester=_person(requester),
+            organization=_organization(organization) if organization else None,
             tags=tuple(raw.get("tags") or ()),
             channel=(raw.get("via") or {}).get("channel"),
             custom_fields={str(item["id"]): item.get("value") for item in raw.get("custom_fields") or []},
@@ -117,6 +127,57 @@ class ZendeskClient:
             updated_at=parse_instant(raw.get("updated_at")),
             version=raw.get("updated_at"),
         )
+
+    def ticket_for(
+        self, ticket_id: str, events: Sequence[TicketEvent], *, fields: Collection[str], read_back: bool
+    ) -> Ticket:
+        """From the newest event's `detail` when every event carries one (event-subscription webhooks do),
+        with the requester and organization from a short-lived cache; otherwise read the ticket back.
+        A snapshot that is already stale is harmless: the write's `safe_update` answers 409, and the
+        worker then reads the ticket and decides again."""
+        snapshots = [event for event in events if event.snapshot is not None]
+        custom = any(name.startswith("custom_fields.") for name in fields)  # not in an event's detail
+        if read_back or custom or not snapshots or len(snapshots) != len(events):
+            return self.fetch_ticket(ticket_id)
+        newest = max(snapshots, key=lambda event: event.occurred_at).snapshot
+        assert newest is not None
+        return self._from_detail(ticket_id, newest)
+
+    def _from_detail(self, ticket_id: str, detail: Mapping[str, Any]) -> Ticket:
+        group_id = values.zendesk_id(detail.get("group_id"))
+        requester_id = values.zendesk_id(detail.get("requester_id"))
+        organization_id = values.zendesk_id(detail.get("organization_id"))
+        requester = self._cached("users", requester_id) if requester_id else {}
+        organization = self._cached("organizations", organization_id) if organization_id else None
+        return Ticket(
+            id=ticket_id,
+            subject=str(detail.get("subject") or ""),
+            description=str(detail.get("description") or ""),
+            status=values.status(detail.get("status")),
+            priority=values.priority(detail.get("priority")),
+            group_id=group_id,
+            group_name=self.groups().get(group_id) if group_id else None,
+            assignee_id=values.zendesk_id(detail.get("assignee_id")),
+            requester=_person(requester),
+            organization=_organization(organization) if organization else None,
+            tags=tuple(detail.get("tags") or ()),
+            channel=(detail.get("via") or {}).get("channel"),
+            created_at=parse_instant(detail.get("created_at")),
+            updated_at=parse_instant(detail.get("updated_at")),
+            version=detail.get("updated_at"),
+        )
+
+    def _cached(self, kind: str, record_id: str) -> dict[str, Any]:
+        """A user or organization, read at most every PEOPLE_CACHE_SECONDS per worker process."""
+        key = f"{kind}/{record_id}"
+        hit = self._people.get(key)
+        if hit is not None and time.monotonic() - hit[0] < PEOPLE_CACHE_SECONDS:
+            return hit[1]
+        if len(self._people) >= PEOPLE_CACHE_SIZE:
+            self._people.clear()
+        record = dict(self.http.request("GET", f"/api/v2/{key}.json")[kind.removesuffix("s")])
+        self._people[key] = (time.monotonic(), record)
+        return record
 
     def recent_comments(self, ticket_id: str, count: int = 10) -> list[dict[str, Any]]:
         page = self.http.request(

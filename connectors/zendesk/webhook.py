@@ -199,6 +199,8 @@ def parse_event(body: bytes, headers: Mapping[str, str]) -> Inbound:
             ticket_id=ticket_id,
             occurred_at=occurred_at,
             actor_id=values.zendesk_id(detail.get("actor_id")),
+            # The ticket as it stood after this event: enough to decide on without reading it back.
+            snapshot=detail if detail.get("updated_at") and detail.get("status") else None,
             **fields,
         )
     )
