@@ -3,6 +3,10 @@
 Idempotent calls (reads, and writes guarded by the vendor's concurrency token) are retried here; a write
 that may have landed without an answer is reported as `TransientError(maybe_applied=True)` instead, so the
 caller can check before it sends a customer anything twice.
+
+With a `RateLimiter`, every attempt first takes its slot in the tenant's shared budget (sleeping a short
+wait, or raising RateLimited for a long one so the ticket is deferred, never dropped); every answer's
+rate-limit headers adapt the budget down, and a 429 blocks it for every worker, not just this one.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ import email.utils
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from connectors.errors import ConflictError, PermanentError, RateLimited, TransientError
+from connectors.ratelimit import EVERY_CALL_A_REQUEST, Observation, RateLimiter, VendorLimits
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +89,8 @@ class VendorHttp:
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
         on_response: Callable[[requests.Response], None] | None = None,
+        limiter: RateLimiter | None = None,
+        limits: VendorLimits = EVERY_CALL_A_REQUEST,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
@@ -95,6 +103,8 @@ class VendorHttp:
         self.max_attempts = max_attempts
         self.sleep = sleep
         self.on_response = on_response
+        self.limiter = limiter
+        self.limits = limits
 
     def request(
         self,
@@ -106,8 +116,11 @@ class VendorHttp:
         idempotent: bool = True,
     ) -> Any:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
+        buckets = self.limits.classify(method, urlsplit(url).path) if self.limiter is not None else ()
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
+            if self.limiter is not None:
+                self._take_slot(self.limiter, method, path, buckets)
             try:
                 response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
             except (requests.ConnectTimeout, requests.ConnectionError) as error:
@@ -129,14 +142,18 @@ class VendorHttp:
                     maybe_applied=not idempotent,
                 )
                 continue
+            observed = self._observe(response)
             if self.on_response is not None:
                 self.on_response(response)
             if response.status_code == 429:
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
+                if self.limiter is not None:
+                    self.limiter.block(_exhausted(buckets, observed), wait)
                 if wait > MAX_INLINE_WAIT or attempt == self.max_attempts:
                     raise RateLimited(f"{method} {path}: rate limited, retry after {wait:g}s", wait)
                 log.info("vendor rate limit on %s %s; waiting %.1fs", method, path, wait)
-                self.sleep(wait)
+                if self.limiter is None:
+                    self.sleep(wait)  # with a limiter, the next slot lies after the block: taking it waits
                 continue
             if response.status_code >= 500:
                 self._pause_or_raise(
@@ -166,6 +183,24 @@ class VendorHttp:
                 ) from None
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
+    def _take_slot(self, limiter: RateLimiter, method: str, path: str, buckets: Sequence[str]) -> None:
+        admission = limiter.acquire(buckets)
+        if not admission.admitted:
+            raise RateLimited(
+                f"{method} {path}: over the {'+'.join(buckets)} budget, retry after {admission.wait:.1f}s",
+                admission.wait,
+            )
+        if admission.wait > 0:
+            self.sleep(admission.wait)
+
+    def _observe(self, response: requests.Response) -> list[Observation]:
+        if self.limiter is None:
+            return []
+        observed = self.limits.read(response.headers)
+        if observed:
+            self.limiter.observe(observed)
+        return observed
+
     def _pause_or_raise(
         self, final: bool, attempt: int, message: str, *, status: int = 0, maybe_applied: bool = False
     ) -> None:
@@ -174,6 +209,13 @@ class VendorHttp:
         delay = min(8.0, 0.25 * 2 ** (attempt - 1))
         log.warning("%s; retrying in %.2fs", message, delay)
         self.sleep(delay)
+
+
+def _exhausted(buckets: Sequence[str], observed: Sequence[Observation]) -> list[str]:
+    """The buckets a 429 is about: those of the call that the answer does not show with calls left (all of the
+    call's buckets when the answer says nothing)."""
+    left = {item.bucket for item in observed if item.remaining >= 1}
+    return [bucket for bucket in buckets if bucket not in left] or list(buckets)
 
 
 def _refused(error: BaseException) -> bool:

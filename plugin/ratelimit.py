@@ -37,8 +37,8 @@ KEY_SPARE_SECONDS = 60
 CONFIG_BUCKETS = {"requests_per_minute": REQUESTS, "ticket_updates_per_minute": TICKET_UPDATES}
 """DESIGN §2 `rate_limit` settings -> the buckets connectors name."""
 
-# Shared prologue: the time (injected or Redis's) and each bucket's TAT, never earlier than now.
-# ARGV[1]: now ('' for Redis TIME); per bucket i, from ARGV[offset + 2i - 1]: interval, burst
+# Shared prologue: `now` (ARGV[1], an injected time, or '' for Redis's TIME) and `store`, which writes a TAT
+# with an expiry ARGV[2] seconds after the bucket is full again.
 _NOW = """
 local now = tonumber(ARGV[1])
 if not now then
@@ -168,8 +168,9 @@ class RedisRateLimiter:
         remaining count reaching 0 blocks us until the window resets, and a 429 is the last line of defence."""
         lowered: list[tuple[str, float, float]] = []
         for item in observations:
-            if item.bucket not in self.budgets or not math.isfinite(item.remaining):
-                continue
+            budget = self.budgets.get(item.bucket)
+            if budget is None or not math.isfinite(item.remaining) or item.remaining >= budget.capacity:
+                continue  # nothing to learn: we never believe in more than our own capacity
             if item.remaining < 1 and item.reset is not None and math.isfinite(item.reset):
                 lowered.append((item.bucket, max(0.0, item.reset), 1.0))
             else:

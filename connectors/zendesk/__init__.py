@@ -8,8 +8,39 @@ from typing import Any
 
 from connectors.base import Inbound
 from connectors.http import VendorHttp
+from connectors.ratelimit import (
+    REQUESTS,
+    TICKET_UPDATES,
+    Observation,
+    VendorLimits,
+    classify_by,
+    header_fields,
+    header_number,
+)
 from connectors.zendesk.api import ZendeskClient, auth_headers
 from connectors.zendesk.webhook import parse_event, verify_request
+
+TICKET_UPDATE_CALLS = (
+    ("PUT", r"/api/v2/tickets/\d+(\.json)?"),
+    ("PUT", r"/api/v2/tickets/update_many(\.json)?"),
+)
+"""Calls under Zendesk's Update Ticket limit (100/min per account); every call counts against the plan's."""
+
+
+def read_rate_limits(headers: Mapping[str, str]) -> list[Observation]:
+    """`X-Rate-Limit-Remaining` / `ratelimit-remaining` + `ratelimit-reset` (the account, per minute) and
+    `Zendesk-RateLimit-tickets-update: total=100; remaining=99; resets=41` (the Update Ticket endpoint)."""
+    observed: list[Observation] = []
+    remaining = header_number(headers, "ratelimit-remaining", "x-rate-limit-remaining")
+    if remaining is not None:
+        observed.append(Observation(REQUESTS, remaining, header_number(headers, "ratelimit-reset")))
+    updates = header_fields(headers.get("zendesk-ratelimit-tickets-update"))
+    if "remaining" in updates:
+        observed.append(Observation(TICKET_UPDATES, updates["remaining"], updates.get("resets")))
+    return observed
+
+
+ZENDESK_LIMITS = VendorLimits(classify=classify_by(TICKET_UPDATE_CALLS), read=read_rate_limits)
 
 
 class ZendeskConnector:
@@ -22,4 +53,8 @@ class ZendeskConnector:
         return parse_event(body, headers)
 
     def client(self, tenant: Mapping[str, Any]) -> ZendeskClient:
-        return ZendeskClient(VendorHttp(str(tenant["base_url"]), auth_headers(tenant["auth"])))
+        """`tenant["limiter"]`, when present, is the tenant's shared RateLimiter (the plugin puts it there)."""
+        http = VendorHttp(
+            str(tenant["base_url"]), auth_headers(tenant["auth"]), limiter=tenant.get("limiter"), limits=ZENDESK_LIMITS
+        )
+        return ZendeskClient(http)

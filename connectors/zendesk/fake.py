@@ -3,12 +3,17 @@
 It keeps tickets, users, organizations, groups and comments in memory, enforces `safe_update` (409), takes
 one comment per update, can inject failures (429 with Retry-After, 5xx, slow answers) and can send signed
 event-subscription webhooks for what happens to its tickets, including Escalator's own updates (echoes).
+
+`enforce_rate_limits()` turns on Zendesk's budgets as token buckets (the account's requests, the Update
+Ticket endpoint): a call finding either empty answers 429 + Retry-After and spends nothing; every answer
+carries the rate-limit headers Zendesk sends.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -39,6 +44,44 @@ class Fault:
     times: int
     retry_after: float | None = None
     delay: float = 0.0
+
+
+TICKET_UPDATE = re.compile(r"PUT /api/v2/tickets/(\d+|update_many)(\.json)?")
+"""Calls the fake counts against the Update Ticket limit."""
+
+
+class TokenBucket:
+    """`limit` calls per `period` seconds, bursts of up to `limit`: the budget a rate-limited fake enforces."""
+
+    def __init__(self, limit: int, period: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.period = period
+        self.clock = clock
+        self.tokens = float(limit)
+        self._at = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(float(self.limit), self.tokens + (now - self._at) * self.limit / self.period)
+        self._at = now
+
+    def wait(self) -> float:
+        """Seconds until one call fits (0 when it fits now)."""
+        self._refill()
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) * self.period / self.limit
+
+    def take(self, count: float = 1.0) -> None:
+        self._refill()
+        self.tokens -= count
+
+    def remaining(self) -> int:
+        self._refill()
+        return max(0, math.floor(self.tokens))
+
+    def resets(self) -> int:
+        """Seconds until the bucket is full again: the token bucket's "window reset"."""
+        self._refill()
+        return math.ceil((self.limit - self.tokens) * self.period / self.limit)
 
 
 @dataclass
@@ -83,6 +126,12 @@ class FakeZendesk:
         self.writes: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
+        self.buckets: dict[str, TokenBucket] = {}
+        """Enforced budgets ("requests", "tickets-update"), empty unless `enforce_rate_limits()` was called."""
+        self.rate_limited: list[tuple[str, str]] = []
+        """Every request answered 429 by an enforced budget, as (METHOD, path)."""
+        self.admitted: list[tuple[float, str]] = []
+        """(clock time, 'METHOD path') of every request an enforced budget let through."""
         self.hooks: list[Callable[[str], None]] = []
         """Called with 'METHOD /path' before each request is handled: tests make agents race Escalator."""
         self._ids = itertools.count(1)
@@ -116,6 +165,27 @@ class FakeZendesk:
     ) -> None:
         """The next `times` requests whose 'METHOD path' matches answer `status` (after `delay` seconds)."""
         self.faults.append(Fault(re.compile(pattern), status, times, retry_after, delay))
+
+    def enforce_rate_limits(
+        self,
+        requests_per_period: int | None = 700,
+        ticket_updates_per_period: int | None = 100,
+        *,
+        period: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Enforce the account's budget and the Update Ticket budget as token buckets (None: not enforced).
+
+        A shorter `period` scales Zendesk's minute down for tests that cannot wait for real minutes."""
+        self.buckets = {}
+        if requests_per_period is not None:
+            self.buckets["requests"] = TokenBucket(requests_per_period, period, clock)
+        if ticket_updates_per_period is not None:
+            self.buckets["tickets-update"] = TokenBucket(ticket_updates_per_period, period, clock)
+
+    def take_tokens(self, bucket: str, count: int) -> None:
+        """Another integration on the same account spends `count` calls of a budget."""
+        self.buckets[bucket].take(count)
 
     # --- the admin's and the customer's side ------------------------------------------------------------
 
@@ -359,6 +429,46 @@ class FakeZendesk:
 
     # --- the REST API --------------------------------------------------------------------------------------
 
+    def _buckets_for(self, line: str) -> list[TokenBucket]:
+        names = ["requests", "tickets-update"] if TICKET_UPDATE.fullmatch(line) else ["requests"]
+        return [self.buckets[name] for name in names if name in self.buckets]
+
+    def _spend(self, line: str) -> Response | None:
+        """Take one token from each budget the call draws on, or answer 429 and take none."""
+        if not self.buckets:
+            return None
+        with self._lock:
+            buckets = self._buckets_for(line)
+            wait = max((bucket.wait() for bucket in buckets), default=0.0)
+            if wait > 0:
+                self.rate_limited.append((request.method, request.path))
+                response = jsonify({"error": "APIRateLimitExceeded", "description": f"Rate limit exceeded: {line}"})
+                response.status_code = 429
+                response.headers["Retry-After"] = f"{math.ceil(wait * 1000) / 1000:g}"
+                return response
+            for bucket in buckets:
+                bucket.take()
+            if buckets:
+                self.admitted.append((buckets[0].clock(), line))
+        return None
+
+    def _rate_headers(self, response: Response) -> Response:
+        line = f"{request.method} {request.path}"
+        with self._lock:
+            account = self.buckets.get("requests")
+            if account is not None:
+                for name in ("x-rate-limit", "ratelimit-limit"):
+                    response.headers[name] = str(account.limit)
+                for name in ("x-rate-limit-remaining", "ratelimit-remaining"):
+                    response.headers[name] = str(account.remaining())
+                response.headers["ratelimit-reset"] = str(account.resets())
+            updates = self.buckets.get("tickets-update")
+            if updates is not None and TICKET_UPDATE.fullmatch(line):
+                response.headers["Zendesk-RateLimit-tickets-update"] = (
+                    f"total={updates.limit}; remaining={updates.remaining()}; resets={updates.resets()}"
+                )
+        return response
+
     def _fault(self) -> Response | None:
         line = f"{request.method} {request.path}"
         for fault in self.faults:
@@ -386,7 +496,11 @@ class FakeZendesk:
                 response = jsonify({"error": "Couldn't authenticate you"})
                 response.status_code = 401
                 return response
-            return fake._fault()
+            return fake._spend(f"{request.method} {request.path}") or fake._fault()
+
+        @app.after_request
+        def _after(response: Response) -> Response:
+            return fake._rate_headers(response) if fake.buckets else response
 
         @app.get("/api/v2/users/me.json")
         def me() -> Response:
@@ -449,6 +563,20 @@ class FakeZendesk:
             fake.writes.append({"ticket_id": ticket_id, **changes})
             updated = fake._update(ticket_id, changes, actor=OWN_USER_ID)
             return jsonify({"ticket": updated, "audit": {"id": next(fake._comment_ids)}})
+
+        @app.get("/api/v2/users/<int:user_id>.json")
+        def show_user(user_id: int) -> Response | tuple[Response, int]:
+            user = fake.users.get(user_id)
+            if user is None:
+                return jsonify({"error": "RecordNotFound", "description": "Not found"}), 404
+            return jsonify({"user": user})
+
+        @app.get("/api/v2/organizations/<int:org_id>.json")
+        def show_organization(org_id: int) -> Response | tuple[Response, int]:
+            organization = fake.organizations.get(org_id)
+            if organization is None:
+                return jsonify({"error": "RecordNotFound", "description": "Not found"}), 404
+            return jsonify({"organization": organization})
 
         @app.get("/api/v2/tickets/<int:ticket_id>/comments.json")
         def comments(ticket_id: int) -> Response:
