@@ -97,6 +97,14 @@ def test_the_enterprise_segment_is_the_organization_tag() -> None:
     assert state.tier == "L1"
 
 
+def test_a_freshdesk_company_with_the_enterprise_account_tier_is_enterprise_too() -> None:
+    company = Organization(id="c-1", name="Initech", fields={"account_tier": "Enterprise"})
+    _, state = run(ticket(organization=company), [created()])
+    assert state.tier == "L2"
+    _, state = run(ticket(organization=replace(company, fields={"account_tier": "Growth"})), [created()])
+    assert state.tier == "L1"
+
+
 # --- keyword triggers --------------------------------------------------------------------------------------
 
 KEYWORDS = [
