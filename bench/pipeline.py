@@ -65,8 +65,9 @@ class Processes:
         self.running: list[subprocess.Popen[bytes]] = []
 
     def start(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(args, env={**os.environ, **(env or {})}, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            args, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self.running.append(process)
         return process
 
@@ -91,16 +92,19 @@ def payloads(count: int, first_id: int = 1) -> list[bytes]:
     for index in range(count):
         ticket = desk.create_ticket("Outage: cannot log in", "Nobody on our team can sign in.", requester)
         ticket = {**ticket, "id": first_id + index}
-        payload = desk.event_payload("ticket.created", ticket, {"meta": {}}, actor=requester,
-                                     at=datetime.now(UTC))
+        payload = desk.event_payload("ticket.created", ticket, {"meta": {}}, actor=requester, at=datetime.now(UTC))
         bodies.append(json.dumps(payload).encode())
     return bodies
 
 
 def headers_for(body: bytes) -> dict[str, str]:
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"Content-Type": "application/json", TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign(SECRET, body, stamp),
-            INVOCATION_HEADER: f"bench-{time.monotonic_ns()}"}
+    return {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: stamp,
+        SIGNATURE_HEADER: sign(SECRET, body, stamp),
+        INVOCATION_HEADER: f"bench-{time.monotonic_ns()}",
+    }
 
 
 def blast(url: str, bodies: list[bytes], clients: int) -> tuple[float, dict[int, int]]:
@@ -160,8 +164,25 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="escalator-bench-"))
     try:
         redis_port, desk_port, app_port, base_port = free_port(), free_port(), free_port(), free_port()
-        procs.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(workdir),
-                     "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--loglevel", "warning"])
+        procs.start(
+            [
+                "redis-server",
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(workdir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--loglevel",
+                "warning",
+            ]
+        )
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         connection = redis.Redis.from_url(redis_url)
         for _ in range(100):
@@ -175,14 +196,27 @@ def main() -> None:
         procs.start([PYTHON, "bench/fakedesk_server.py", "--port", str(desk_port), "--tickets", str(total_tickets)])
         wait_http(f"{desk_url}/_bench/stats")
         config = workdir / "escalator.json"
-        config.write_text(json.dumps({"tenants": {"acme": {
-            "vendor": "zendesk", "base_url": desk_url, "webhook_secret": SECRET,
-            "auth": {"email": "escalator@acme.example", "api_token": "t"},
-            "rules": str(ROOT / "rules" / "seed-policy.json")}}}))
+        config.write_text(
+            json.dumps(
+                {
+                    "tenants": {
+                        "acme": {
+                            "vendor": "zendesk",
+                            "base_url": desk_url,
+                            "webhook_secret": SECRET,
+                            "auth": {"email": "escalator@acme.example", "api_token": "t"},
+                            "rules": str(ROOT / "rules" / "seed-policy.json"),
+                        }
+                    }
+                }
+            )
+        )
         env = {"REDIS_URL": redis_url, "ESCALATOR_CONFIG": str(config)}
 
-        print(f"pipeline benchmark: {args.events} events, {args.workers} workers, {args.clients} client connections,"
-              f" {os.cpu_count()} cores")
+        print(
+            f"pipeline benchmark: {args.events} events, {args.workers} workers, {args.clients} client connections,"
+            f" {os.cpu_count()} cores"
+        )
 
         # 1. Baseline: bare Flask + one LPUSH.
         baseline = procs.start([PYTHON, "bench/baseline_server.py", "--port", str(base_port), "--redis", redis_url])
@@ -190,8 +224,7 @@ def main() -> None:
         warm = payloads(200, first_id=10**6)
         blast(f"http://127.0.0.1:{base_port}/webhooks/zendesk/acme", warm, args.clients)
         bodies = payloads(args.events, first_id=1)
-        base_seconds, base_status = blast(f"http://127.0.0.1:{base_port}/webhooks/zendesk/acme", bodies,
-                                          args.clients)
+        base_seconds, base_status = blast(f"http://127.0.0.1:{base_port}/webhooks/zendesk/acme", bodies, args.clients)
         procs.stop(baseline)
         base_rate = args.events / base_seconds
 

@@ -35,10 +35,8 @@ def test_validate_prints_one_line_per_problem_and_exits_1(capsys: pytest.Capture
     code, out, _ = run(capsys, "validate", str(path), SEED)
     assert code == 1
     lines = out.splitlines()
-    assert (
-        f"{path}: $.slas[0].first_response: 'soon' is not a duration (use 45s, 15m, 4h, 2d, 1h30m or ISO 8601 like PT15M)"
-        in lines
-    )
+    hint = "(use 45s, 15m, 4h, 2d, 1h30m or ISO 8601 like PT15M)"
+    assert f"{path}: $.slas[0].first_response: 'soon' is not a duration {hint}" in lines
     assert f"{path}: $.triggers[1].if.all[0].field: unknown field 'txt' (did you mean 'text'?)" in lines
     assert any(line.startswith(f"{path}: $.triggers[1].then[0].to: unknown tier or team 'L9'") for line in lines)
     assert lines[-1].startswith(f"{SEED}: valid"), "every file is checked, the valid one too"

@@ -18,15 +18,32 @@ T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # Monday 09:00 in New York (EST)
 def policy(calendar: bool = False) -> Policy:
     spec: dict[str, Any] = {
         "version": 1,
-        "calendars": {"business": {"timezone": "America/New_York",
-                                   "hours": {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}}},
-        "tiers": [{"id": "L1", "name": "Frontline", "group": "Tier 1"}, {"id": "L2", "name": "Specialists",
-                                                                         "group": "Tier 2"}],
+        "calendars": {
+            "business": {
+                "timezone": "America/New_York",
+                "hours": {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+            }
+        },
+        "tiers": [
+            {"id": "L1", "name": "Frontline", "group": "Tier 1"},
+            {"id": "L2", "name": "Specialists", "group": "Tier 2"},
+        ],
         "slas": [
-            {"tier": "L1", "priority": "high", "first_response": "1h", "resolution": "24h", "warn_at": [0.5, 0.75],
-             **({"calendar": "business"} if calendar else {})},
-            {"tier": "L1", "priority": "urgent", "first_response": "30m", "resolution": "8h",
-             **({"calendar": "business"} if calendar else {})},
+            {
+                "tier": "L1",
+                "priority": "high",
+                "first_response": "1h",
+                "resolution": "24h",
+                "warn_at": [0.5, 0.75],
+                **({"calendar": "business"} if calendar else {}),
+            },
+            {
+                "tier": "L1",
+                "priority": "urgent",
+                "first_response": "30m",
+                "resolution": "8h",
+                **({"calendar": "business"} if calendar else {}),
+            },
             {"tier": "L2", "priority": "*", "first_response": "30m", "next_response": "2h", "resolution": "8h"},
         ],
     }
@@ -41,11 +58,29 @@ def event(at: datetime, kind: str = "ticket.updated", comment: Comment | None = 
     return TicketEvent(delivery_id=f"d-{at.timestamp()}", kind=kind, ticket_id="7", occurred_at=at, comment=comment)
 
 
-def step(p: Policy, clocks: dict[str, SlaClock], at: datetime, unit: str = "L1", *, entered: datetime = T0,
-         status: str = "open", priority: str = "high", kind: str = "ticket.updated",
-         comment: Comment | None = None, own: bool = False) -> dict[str, SlaClock]:
-    return update_clocks(p, clocks, unit, ticket(status, priority), event(at, kind, comment), (),
-                         tier_entered=format_instant(entered), own_change=own)
+def step(
+    p: Policy,
+    clocks: dict[str, SlaClock],
+    at: datetime,
+    unit: str = "L1",
+    *,
+    entered: datetime = T0,
+    status: str = "open",
+    priority: str = "high",
+    kind: str = "ticket.updated",
+    comment: Comment | None = None,
+    own: bool = False,
+) -> dict[str, SlaClock]:
+    return update_clocks(
+        p,
+        clocks,
+        unit,
+        ticket(status, priority),
+        event(at, kind, comment),
+        (),
+        tier_entered=format_instant(entered),
+        own_change=own,
+    )
 
 
 def test_clocks_start_at_tier_entry_and_alert_at_each_threshold_once() -> None:
@@ -59,7 +94,9 @@ def test_clocks_start_at_tier_entry_and_alert_at_each_threshold_once() -> None:
     assert [(c.metric, f) for c, f in raised] == [("first_response", 0.5)]
     assert next_alert(p, first) == T0 + timedelta(minutes=45)
     assert [(c.metric, f) for c, f in crossed(p, clocks, T0 + timedelta(hours=1))] == [
-        ("first_response", 0.75), ("first_response", 1.0)]
+        ("first_response", 0.75),
+        ("first_response", 1.0),
+    ]
     assert crossed(p, clocks, T0 + timedelta(hours=2)) == [], "each threshold is raised once"
     assert next_alert(p, first) is None
     assert next_alert(p, clocks["resolution"]) == T0 + timedelta(hours=12)
@@ -112,8 +149,9 @@ def test_new_tier_starts_new_clocks_and_next_response_follows_the_requester() ->
     assert {c.unit for c in clocks.values()} == {"L2"}
     assert clocks["first_response"].started_at == format_instant(entered)
     question = Comment(body="any news?", public=True, author="requester")
-    clocks = step(p, clocks, entered + timedelta(hours=1), unit="L2", entered=entered, kind="comment.added",
-                  comment=question)
+    clocks = step(
+        p, clocks, entered + timedelta(hours=1), unit="L2", entered=entered, kind="comment.added", comment=question
+    )
     assert next_alert(p, clocks["next_response"]) == entered + timedelta(hours=3)
 
 
