@@ -20,12 +20,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tickets", type=int, required=True)
+    parser.add_argument("--subject", default="Outage: cannot log in")
+    parser.add_argument("--description", default="Nobody on our team can sign in.")
     args = parser.parse_args()
 
     desk = FakeZendesk(echo=False)
     requester = desk.add_user("Jane Doe", "jane@globex.example")
     for _ in range(args.tickets):
-        desk.create_ticket("Outage: cannot log in", "Nobody on our team can sign in.", requester)
+        desk.create_ticket(args.subject, args.description, requester)
     last_write: dict[str, float] = {}
     lock = threading.Lock()
 

@@ -84,13 +84,18 @@ class Processes:
             self.stop(process)
 
 
-def payloads(count: int, first_id: int = 1) -> list[bytes]:
+def payloads(
+    count: int,
+    first_id: int = 1,
+    subject: str = "Outage: cannot log in",
+    description: str = "Nobody on our team can sign in.",
+) -> list[bytes]:
     """Signed-ready ticket.created bodies for tickets first_id.., in Zendesk's event-subscription shape."""
     desk = FakeZendesk(echo=False)
     requester = desk.add_user("Jane Doe", "jane@globex.example")
     bodies = []
     for index in range(count):
-        ticket = desk.create_ticket("Outage: cannot log in", "Nobody on our team can sign in.", requester)
+        ticket = desk.create_ticket(subject, description, requester)
         ticket = {**ticket, "id": first_id + index}
         payload = desk.event_payload("ticket.created", ticket, {"meta": {}}, actor=requester, at=datetime.now(UTC))
         bodies.append(json.dumps(payload).encode())
@@ -206,6 +211,8 @@ def main() -> None:
                             "webhook_secret": SECRET,
                             "auth": {"email": "escalator@acme.example", "api_token": "t"},
                             "rules": str(ROOT / "rules" / "seed-policy.json"),
+                            # Measure our pipeline, not the vendor's plan: lift the outbound budget.
+                            "rate_limit": {"requests_per_minute": 10**7, "ticket_updates_per_minute": 10**7},
                         }
                     }
                 }
@@ -235,7 +242,7 @@ def main() -> None:
         accept_seconds, accept_status = blast(url, bodies, args.clients)
         accept_rate = args.events / accept_seconds
 
-        # 3. Drain: workers start on the queued backlog (decision + 3 vendor calls per event).
+        # 3. Drain: workers start on the queued backlog (decision + 2 PUTs per event).
         started = time.perf_counter()
         workers = [procs.start([ESCALATOR, "worker"], env) for _ in range(args.workers)]
         drained_at = wait_writes(desk_url, 2 * args.events, timeout=600)
@@ -276,7 +283,8 @@ def main() -> None:
         print(f"{'latency webhook -> last write, p50 (ms)':<48}{p[49]:>14.1f}")
         print(f"{'latency webhook -> last write, p99 (ms)':<48}{p[98]:>14.1f}")
         print(f"{'latency webhook -> last write, max (ms)':<48}{latencies[-1]:>14.1f}")
-        print(f"\nvendor calls per escalated event: 1 GET + 2 PUT ({stats(desk_url)['writes']} PUTs in total)")
+        total_puts = stats(desk_url)["writes"]
+        print(f"\nvendor calls per escalated event: 2 PUTs, no read-back ({total_puts} PUTs in total)")
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)

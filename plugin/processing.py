@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from connectors.base import SnapshotReader
 from connectors.errors import ConflictError, TransientError
@@ -18,7 +18,7 @@ from plugin import keys, outbox
 from plugin.ledger import RedisLedger
 from plugin.runtime import Runtime
 from rules.engine import evaluate
-from rules.model import Ticket, TicketEvent
+from rules.model import Ticket, TicketEvent, format_instant
 from rules.plan import Plan, apply_plan
 from rules.state import TicketState, instant_key
 
@@ -37,6 +37,9 @@ class Outcome:
     plan: Plan
     writes: int
     state: TicketState
+    decided_at: float | None = None
+    """Wall-clock time of the decision (None for a saved decision finished later)."""
+    events: list[TicketEvent] = field(default_factory=list)
 
 
 def load_state(runtime: Runtime, tenant: str, ticket_id: str) -> TicketState:
@@ -61,8 +64,9 @@ def process_ticket(runtime: Runtime, tenant: str, ticket_id: str, events: list[T
     for attempt in range(CONFLICT_RETRIES):
         fresh = current_ticket(runtime, tenant, ticket_id, events) if attempt == 0 else client.fetch_ticket(ticket_id)
         state, plan = decide(runtime, tenant, ticket_id, events, fresh)
+        decided = Outcome(ticket_id, len(events), plan, 0, state, time.time(), events)
         if not plan.has_writes():
-            return Outcome(ticket_id, len(events), plan, 0, state)
+            return decided
         outbox.save(runtime.redis, tenant, ticket_id, outbox.PendingDecision(plan, state, len(events)))
         ledger = RedisLedger(runtime.redis, tenant, ticket_id)
         try:
@@ -70,12 +74,12 @@ def process_ticket(runtime: Runtime, tenant: str, ticket_id: str, events: list[T
         except ConflictError:
             if any(ledger.state(comment.key) == "sent" for comment in plan.comments):
                 # Part of the plan landed: finish it rather than re-decide against our own change.
-                return Outcome(ticket_id, len(events), plan, _write(runtime, tenant, ticket_id, plan), state)
+                return replace(decided, writes=_write(runtime, tenant, ticket_id, plan))
             # Nothing landed and the ticket changed under us: decide again on what it is now.
             outbox.discard(runtime.redis, tenant, ticket_id)
             log.info("ticket %s/%s changed while we decided; deciding again", tenant, ticket_id)
             continue
-        return Outcome(ticket_id, len(events), plan, writes, state)
+        return replace(decided, writes=writes)
     raise TransientError(f"ticket {ticket_id} kept changing during {CONFLICT_RETRIES} attempts; will retry")
 
 
@@ -125,7 +129,15 @@ def record(runtime: Runtime, tenant: str, outcome: Outcome) -> None:
     """Journal the decision and count it: the audit trail agents and admins read, and the KPIs' raw data."""
     pipe = runtime.redis.pipeline()
     if outcome.plan.reasons:
-        entry = json.dumps({"at": time.time(), "reasons": outcome.plan.reasons, "writes": outcome.writes})
+        entry = json.dumps(
+            {
+                "at": time.time(),
+                "decided_at": outcome.decided_at,
+                "events": [[event.kind, format_instant(event.occurred_at)] for event in outcome.events],
+                "reasons": outcome.plan.reasons,
+                "writes": outcome.writes,
+            }
+        )
         pipe.lpush(keys.journal(tenant, outcome.ticket_id), entry)
         pipe.ltrim(keys.journal(tenant, outcome.ticket_id), 0, JOURNAL_LENGTH - 1)
     counters = {
