@@ -21,8 +21,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.base import CommentLedger
+from connectors.comments import unsent_comments
 from connectors.errors import ConflictError, PermanentError
 from connectors.freshdesk import values
+from connectors.groups import resolve_group
 from connectors.http import VendorHttp
 from rules.model import Comment, Organization, Person, Ticket, parse_instant
 from rules.plan import Plan, PlannedComment
@@ -62,10 +64,6 @@ def plain_text(markup: str) -> str:
 def to_html(text: str) -> str:
     """Our templates render text; Freshdesk shows HTML, so escape it and keep the line breaks."""
     return "<div>" + "<br>".join(html.escape(line, quote=False) for line in text.split("\n")) + "</div>"
-
-
-def _same_text(left: str, right: str) -> bool:
-    return " ".join(left.split()) == " ".join(right.split())
 
 
 class _Directory:
@@ -131,15 +129,7 @@ class FreshdeskClient:
 
     def group_id(self, group: str | int) -> str:
         """A tier's group, named or by id, as a Freshdesk group id; unknown names are a clear error."""
-        text = str(group)
-        for refresh in (False, True):
-            directory = self.groups(refresh)
-            if text in directory:
-                return text
-            for group_id, name in directory.items():
-                if name.casefold() == text.casefold():
-                    return group_id
-        raise PermanentError(f"Freshdesk has no group named '{text}' (create it or fix the rules file)", 404)
+        return resolve_group(group, self.groups, "Freshdesk")
 
     def agent_id(self, agent: str) -> str:
         """An `assign` target, by agent id or by email (`GET /api/v2/agents?email=`)."""
@@ -258,27 +248,18 @@ class FreshdeskClient:
         return fields
 
     def pending_comments(self, ticket: Ticket, plan: Plan, ledger: CommentLedger) -> list[PlannedComment]:
-        """Planned comments not yet sent; one whose earlier send went unanswered is looked for first among
-        the conversations our own agent wrote, so a customer never gets a reply twice."""
-        pending: list[PlannedComment] = []
-        ours: list[str] | None = None
-        for comment in plan.comments:
-            state = ledger.state(comment.key)
-            if state == "sent":
-                continue
-            if state == "sending":
-                if ours is None:
-                    own = self.own_user_id()
-                    ours = [
-                        item.get("body_text") or plain_text(item.get("body") or "")
-                        for item in self.conversations(ticket.id)[-RECENT_CONVERSATIONS:]
-                        if values.freshdesk_id(item.get("user_id")) == own
-                    ]
-                if any(_same_text(text, comment.body) for text in ours):
-                    ledger.mark(comment.key, "sent")
-                    continue
-            pending.append(comment)
-        return pending
+        """Planned comments not yet sent; an unanswered send is looked for among the conversations our own
+        agent wrote, so a customer never gets a reply twice."""
+
+        def own_recent() -> list[str]:
+            own = self.own_user_id()
+            return [
+                item.get("body_text") or plain_text(item.get("body") or "")
+                for item in self.conversations(ticket.id)[-RECENT_CONVERSATIONS:]
+                if values.freshdesk_id(item.get("user_id")) == own
+            ]
+
+        return unsent_comments(plan, ledger, own_recent)
 
     def ensure_unchanged(self, ticket: Ticket) -> None:
         """Freshdesk's missing safe_update, done by hand: ConflictError if the ticket moved since we read it."""

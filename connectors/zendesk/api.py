@@ -13,7 +13,9 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from connectors.base import CommentLedger
+from connectors.comments import unsent_comments
 from connectors.errors import PermanentError
+from connectors.groups import resolve_group
 from connectors.http import VendorHttp
 from connectors.zendesk import values
 from rules.model import Comment, Organization, Person, Ticket, TicketEvent, format_instant, parse_instant
@@ -55,10 +57,6 @@ def _organization(organization: Mapping[str, Any]) -> Organization:
     )
 
 
-def _same_text(left: str, right: str) -> bool:
-    return " ".join(left.split()) == " ".join(right.split())
-
-
 class ZendeskClient:
     def __init__(self, http: VendorHttp) -> None:
         self.http = http
@@ -91,15 +89,7 @@ class ZendeskClient:
 
     def group_id(self, group: str | int) -> str:
         """A tier's group, named or by id, as a Zendesk group id; unknown names are a clear error."""
-        text = str(group)
-        for refresh in (False, True):
-            directory = self.groups(refresh)
-            if text in directory:
-                return text
-            for group_id, name in directory.items():
-                if name.casefold() == text.casefold():
-                    return group_id
-        raise PermanentError(f"Zendesk has no group named '{text}' (create it or fix the rules file)", 404)
+        return resolve_group(group, self.groups, "Zendesk")
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         body = self.http.request("GET", f"/api/v2/tickets/{ticket_id}.json", params={"include": "users,organizations"})
@@ -227,26 +217,18 @@ class ZendeskClient:
         return fields
 
     def pending_comments(self, ticket: Ticket, plan: Plan, ledger: CommentLedger) -> list[PlannedComment]:
-        """Planned comments not yet sent; one whose earlier send went unanswered is looked for first."""
-        pending: list[PlannedComment] = []
-        recent: list[dict[str, Any]] | None = None
-        for comment in plan.comments:
-            state = ledger.state(comment.key)
-            if state == "sent":
-                continue
-            if state == "sending":
-                if recent is None:
-                    recent = self.recent_comments(ticket.id, 20)
-                own = self.own_user_id()
-                if any(
-                    str(item.get("author_id")) == own
-                    and any(_same_text(item.get(key) or "", comment.body) for key in ("body", "plain_body"))
-                    for item in recent
-                ):
-                    ledger.mark(comment.key, "sent")
-                    continue
-            pending.append(comment)
-        return pending
+        """Planned comments not yet sent (an unanswered send is looked for among our recent comments)."""
+
+        def own_recent() -> list[str]:
+            own = self.own_user_id()
+            return [
+                item.get(key) or ""
+                for item in self.recent_comments(ticket.id, 20)
+                if str(item.get("author_id")) == own
+                for key in ("body", "plain_body")
+            ]
+
+        return unsent_comments(plan, ledger, own_recent)
 
     def apply(self, ticket: Ticket, plan: Plan, ledger: CommentLedger) -> int:
         fields = self.field_changes(ticket, plan)
