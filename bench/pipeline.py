@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,29 +23,24 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port, private_redis  # noqa: E402
 from connectors.zendesk.fake import FakeZendesk  # noqa: E402
 from connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign  # noqa: E402
 
 SECRET = "bench-secret"
 PYTHON = sys.executable
 ESCALATOR = str(Path(PYTHON).with_name("escalator"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float = 20.0) -> None:
@@ -166,36 +160,11 @@ def main() -> None:
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
 
     procs = Processes()
+    stack = ExitStack()
     workdir = Path(tempfile.mkdtemp(prefix="escalator-bench-"))
     try:
-        redis_port, desk_port, app_port, base_port = free_port(), free_port(), free_port(), free_port()
-        procs.start(
-            [
-                "redis-server",
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(workdir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-                "--loglevel",
-                "warning",
-            ]
-        )
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        connection = redis.Redis.from_url(redis_url)
-        for _ in range(100):
-            try:
-                connection.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        desk_port, app_port, base_port = free_port(), free_port(), free_port()
+        redis_url = stack.enter_context(private_redis())
         total_tickets = 2 * args.events + args.latency_samples + 10
         desk_url = f"http://127.0.0.1:{desk_port}"
         procs.start([PYTHON, "bench/fakedesk_server.py", "--port", str(desk_port), "--tickets", str(total_tickets)])
@@ -287,6 +256,7 @@ def main() -> None:
         print(f"\nvendor calls per escalated event: 2 PUTs, no read-back ({total_puts} PUTs in total)")
     finally:
         procs.stop_all()
+        stack.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import private_redis
 from connectors.errors import RateLimited
 from connectors.http import VendorHttp
 from connectors.ratelimit import REQUESTS, TICKET_UPDATES
@@ -41,41 +37,6 @@ from connectors.zendesk.fake import FakeZendesk
 from plugin.ratelimit import Budget, RedisRateLimiter, budgets_from_config
 
 TENANT = "bench"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def private_redis() -> Iterator[str]:
-    """A private redis-server with production settings (AOF everysec, noeviction); never the shared 6379."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed")
-    with tempfile.TemporaryDirectory(prefix="escalator-bench-") as directory:
-        port = _free_port()
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-             "--maxmemory-policy", "noeviction", "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            client = redis.Redis(port=port)
-            for _ in range(250):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.02)
-            client.close()
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def per_call_us(count: int, call: Callable[[], object]) -> float:

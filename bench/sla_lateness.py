@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pipeline import ESCALATOR, PYTHON, Processes, blast, free_port, payloads, wait_http  # noqa: E402
+from bench.common import free_port, private_redis  # noqa: E402
+from bench.pipeline import ESCALATOR, PYTHON, Processes, blast, payloads, wait_http  # noqa: E402
 from plugin import keys  # noqa: E402
 from plugin.timers import TimerStore  # noqa: E402
 
@@ -77,36 +79,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     procs = Processes()
+    stack = ExitStack()
     workdir = Path(tempfile.mkdtemp(prefix="escalator-sla-bench-"))
     try:
-        redis_port, desk_port, app_port = free_port(), free_port(), free_port()
-        procs.start(
-            [
-                "redis-server",
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(workdir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-                "--loglevel",
-                "warning",
-            ]
-        )
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        desk_port, app_port = free_port(), free_port()
+        redis_url = stack.enter_context(private_redis())
         connection = redis.Redis.from_url(redis_url)
-        for _ in range(100):
-            try:
-                connection.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         desk_url = f"http://127.0.0.1:{desk_port}"
         procs.start(
             [
@@ -198,6 +176,7 @@ def main() -> None:
         print(f"\np99 lateness, RQ / escalator: {ratio:.1f}x")
     finally:
         procs.stop_all()
+        stack.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -13,16 +13,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +26,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import private_redis
 from plugin.timers import FiredTimer, TimerLoop, TimerStore
 
 DAY = 86_400.0
@@ -50,44 +46,6 @@ class Result:
     burst_n: int = 0
     burst_seconds: float = float("nan")
     note: str = ""
-
-
-# --- private redis-server (same approach as tests/conftest.py; never the shared 6379) ---------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def private_redis() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed")
-    with tempfile.TemporaryDirectory(prefix="escalator-bench-") as directory:
-        port = _free_port()
-        # Production settings from RESEARCH.md: AOF everysec, noeviction.
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-             "--maxmemory-policy", "noeviction", "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            client = redis.Redis(port=port)
-            for _ in range(250):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.02)
-            client.close()
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def used_memory(client: redis.Redis) -> int:

@@ -20,7 +20,7 @@ class RedisLedger:
         return value.decode() if isinstance(value, bytes) else None
 
     def mark(self, key: str, state: str) -> None:
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)  # one round trip; order within it is kept
         pipe.hset(self.key, key, state)
         pipe.expire(self.key, LEDGER_SECONDS)
         pipe.execute()

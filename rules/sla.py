@@ -7,7 +7,7 @@ accrued across pauses, so a clock stands still while the ticket waits on the cus
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +37,13 @@ class SlaClock:
     """Thresholds already raised: warning fractions, and 1.0 for the breach."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Explicit and shallow: asdict's recursive deep copy was a tenth of a worker's time.
+        return {
+            **vars(self),
+            "warn_at": list(self.warn_at),
+            "pause_on": list(self.pause_on),
+            "alerted": list(self.alerted),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SlaClock:
