@@ -45,6 +45,10 @@ def evaluate(
     clocks = _update_clocks(policy, state, ticket, event, segments, own_change)
     if own_change:
         return Decision(state, plan)
+    if ticket.status == "closed":
+        # Help desks refuse any change to a closed ticket (Zendesk answers 422): nothing to plan.
+        plan.reasons.append(f"{event.kind} on a closed ticket: nothing can be changed")
+        return Decision(state, plan)
     stale = _stale_sla_event(state, event)
     if stale:
         plan.reasons.append(stale)

@@ -649,3 +649,10 @@ def test_policy_lookups() -> None:
         "urgent",
         "urgent",
     ]
+
+
+def test_a_closed_ticket_gets_no_plan_whatever_it_says() -> None:
+    desk = Desk(make_ticket(subject="Outage: cannot log in", status="closed"))
+    plan = desk.send("comment.added", T0, comment=customer("outage again!"))
+    assert not plan.has_writes()
+    assert plan.reasons == ["comment.added on a closed ticket: nothing can be changed"]
