@@ -17,6 +17,7 @@ import copy
 import html
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -30,6 +31,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from connectors.freshdesk.webhook import DOCUMENTED_BODY, SECRET_HEADER
+from connectors.zendesk.fake import TokenBucket
 
 OWN_AGENT_ID = 900
 """The agent whose API key Escalator uses."""
@@ -56,6 +58,10 @@ def rendered_time(moment: datetime) -> str:
 
 def _text(markup: str) -> str:
     return html.unescape(re.sub(r"<[^>]*>", "", re.sub(r"<br\s*/?>|</div>|</p>", "\n", markup))).strip()
+
+
+FRESHDESK_TICKET_UPDATE = re.compile(r"(PUT /api/v2/tickets/\d+|POST /api/v2/tickets/bulk_update)")
+"""Calls under Freshdesk's ticket-update limit; notes and replies count only against the account's."""
 
 
 @dataclass
@@ -115,6 +121,10 @@ class FakeFreshdesk:
         self.faults: list[Fault] = []
         self.hooks: list[Callable[[str], None]] = []
         """Called with 'METHOD /path' before each request is handled: tests make agents race Escalator."""
+        self.buckets: dict[str, TokenBucket] = {}
+        """Enforced budgets ("requests", "ticket-updates"), empty unless `enforce_rate_limits()` was called."""
+        self.rate_limited: list[tuple[str, str]] = []
+        """Every call answered 429 (method, path): a well-behaved client leaves this empty."""
         self._ticket_ids = itertools.count(1)
         self._conversation_ids = itertools.count(7000)
         self._lock = threading.RLock()
@@ -278,13 +288,21 @@ class FakeFreshdesk:
         ticket = self.tickets[ticket_id]
         return self._converse(ticket_id, body, private=False, user_id=ticket["requester_id"], incoming=True, at=at)
 
-    def agent_reply(self, ticket_id: int, body: str, *, agent_id: int = HUMAN_AGENT_ID) -> dict[str, Any]:
-        return self._converse(ticket_id, body, private=False, user_id=agent_id, incoming=False, source=0)
+    def agent_reply(
+        self, ticket_id: int, body: str, *, agent_id: int = HUMAN_AGENT_ID, at: datetime | None = None
+    ) -> dict[str, Any]:
+        return self._converse(ticket_id, body, private=False, user_id=agent_id, incoming=False, source=0, at=at)
 
     def agent_note(
-        self, ticket_id: int, body: str, *, private: bool = True, agent_id: int = HUMAN_AGENT_ID
+        self,
+        ticket_id: int,
+        body: str,
+        *,
+        private: bool = True,
+        agent_id: int = HUMAN_AGENT_ID,
+        at: datetime | None = None,
     ) -> dict[str, Any]:
-        return self._converse(ticket_id, body, private=private, user_id=agent_id, incoming=False, source=2)
+        return self._converse(ticket_id, body, private=private, user_id=agent_id, incoming=False, source=2, at=at)
 
     def agent_update(self, ticket_id: int, *, agent_id: int = HUMAN_AGENT_ID, **changes: Any) -> dict[str, Any]:
         """An agent changes fields in the Freshdesk UI (moves updated_at, fires the update rule)."""
@@ -447,6 +465,52 @@ class FakeFreshdesk:
             statuses.append(self.deliver(self._outbox.pop(0), post=post))
         return statuses
 
+    # --- rate limits ---------------------------------------------------------------------------------------
+
+    def enforce_rate_limits(
+        self,
+        requests_per_period: int | None = 200,
+        ticket_updates_per_period: int | None = 80,
+        *,
+        period: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Enforce the plan's budgets as token buckets (Growth: 200 calls and 80 ticket updates a minute,
+        bursts up to the budget); a shorter `period` scales the minute down for tests."""
+        self.buckets = {}
+        if requests_per_period is not None:
+            self.buckets["requests"] = TokenBucket(requests_per_period, period, clock)
+        if ticket_updates_per_period is not None:
+            self.buckets["ticket-updates"] = TokenBucket(ticket_updates_per_period, period, clock)
+
+    def _spend(self) -> Response | None:
+        """Take a token from each budget the call draws on, or answer 429 with Retry-After and take none."""
+        if not self.buckets:
+            return None
+        line = f"{request.method} {request.path}"
+        names = ["requests", "ticket-updates"] if FRESHDESK_TICKET_UPDATE.fullmatch(line) else ["requests"]
+        with self._lock:
+            buckets = [self.buckets[name] for name in names if name in self.buckets]
+            wait = max((bucket.wait() for bucket in buckets), default=0.0)
+            if wait > 0:
+                self.rate_limited.append((request.method, request.path))
+                response = jsonify({"code": "rate_limit_exceeded", "message": "You have exceeded the limit"})
+                response.status_code = 429
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                return response
+            for bucket in buckets:
+                bucket.take()
+        return None
+
+    def _rate_headers(self, response: Response) -> Response:
+        account = self.buckets.get("requests")
+        if account is not None:
+            with self._lock:
+                response.headers["X-RateLimit-Total"] = str(account.limit)
+                response.headers["X-RateLimit-Remaining"] = str(account.remaining())
+                response.headers["X-RateLimit-Used-CurrentRequest"] = "1"
+        return response
+
     # --- the REST API --------------------------------------------------------------------------------------
 
     def _fault(self) -> Response | None:
@@ -462,6 +526,75 @@ class FakeFreshdesk:
                     response.headers["Retry-After"] = str(fault.retry_after)
                 return response
         return None
+
+    def stats(self, ticket: Mapping[str, Any]) -> dict[str, Any]:
+        """`include=stats`: when agents first and last answered publicly, and when the requester last did."""
+        conversations = self.conversations.get(ticket["id"], [])
+        replies = [c["created_at"] for c in conversations if not c["incoming"] and not c["private"]]
+        requester = [c["created_at"] for c in conversations if c["incoming"]]
+        return {
+            "agent_responded_at": replies[-1] if replies else None,
+            "requester_responded_at": requester[-1] if requester else None,
+            "first_responded_at": replies[0] if replies else None,
+            "status_updated_at": ticket["updated_at"],
+            "reopened_at": None,
+            "resolved_at": ticket["updated_at"] if ticket["status"] == 4 else None,
+            "closed_at": ticket["updated_at"] if ticket["status"] == 5 else None,
+            "pending_since": ticket["updated_at"] if ticket["status"] == 3 else None,
+        }
+
+    def _list_tickets(self) -> Response | tuple[Response, int]:
+        """`GET /api/v2/tickets`: by default the last 30 days' tickets, newest created first; `updated_since`,
+        `order_by` (created_at, updated_at, due_by, status), `order_type`, `per_page` (<= 100), `page` (<= 300),
+        `include` (requester, stats, description); deleted and spam tickets are not listed."""
+        order_by = request.args.get("order_by", "created_at")
+        order_type = request.args.get("order_type", "desc")
+        if order_by not in ("created_at", "updated_at", "due_by", "status") or order_type not in ("asc", "desc"):
+            return _error(
+                400,
+                (
+                    "order_by",
+                    "It should be one of these values: 'created_at,due_by,updated_at,status'",
+                    "invalid_value",
+                ),
+            )
+        page = int(request.args.get("page", 1))
+        if page > 300:
+            return _error(400, ("page", "You cannot access pages beyond 300", "invalid_value"))
+        include = [item for item in request.args.get("include", "").split(",") if item]
+        if any(item not in ("requester", "stats", "description") for item in include):
+            return _error(
+                400,
+                (
+                    "include",
+                    "It should be one/a comma separated list of 'requester, stats, description'",
+                    "invalid_value",
+                ),
+            )
+        since_text = request.args.get("updated_since")
+        per_page = min(100, max(1, int(request.args.get("per_page", 30))))
+        # Times are all `%Y-%m-%dT%H:%M:%SZ`, so comparing the text compares the instants.
+        if since_text:
+            field, floor = "updated_at", iso(datetime.fromisoformat(since_text.replace("Z", "+00:00")))
+        else:
+            field, floor = "created_at", iso(datetime.now(UTC) - timedelta(days=30))
+        with self._lock:
+            tickets = [
+                t for t in self.tickets.values() if not t.get("spam") and not t.get("deleted") and t[field] >= floor
+            ]
+            tickets.sort(key=lambda t: (t[order_by] or "", t["id"]), reverse=order_type == "desc")
+            items = []
+            for ticket in tickets[(page - 1) * per_page : page * per_page]:
+                item = {key: value for key, value in ticket.items() if key not in ("description", "description_text")}
+                if "description" in include:
+                    item["description"], item["description_text"] = ticket["description"], ticket["description_text"]
+                if "stats" in include:
+                    item["stats"] = self.stats(ticket)
+                if "requester" in include:
+                    requester = self.contacts.get(ticket["requester_id"], {})
+                    item["requester"] = {key: requester.get(key) for key in ("id", "name", "email", "mobile", "phone")}
+                items.append(item)
+        return jsonify(items)
 
     def _authenticated(self) -> bool:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -489,7 +622,11 @@ class FakeFreshdesk:
                 hook(f"{request.method} {request.path}")
             if not fake._authenticated():
                 return jsonify({"code": "invalid_credentials", "message": "You have to be logged in."}), 401
-            return fake._fault()
+            return fake._spend() or fake._fault()
+
+        @app.after_request
+        def _after(response: Response) -> Response:
+            return fake._rate_headers(response)
 
         @app.get("/api/v2/agents/me")
         def me() -> Response:
@@ -508,6 +645,10 @@ class FakeFreshdesk:
                 for gid, name in sorted(fake.groups.items())
             ]
             return fake._page(items)
+
+        @app.get("/api/v2/tickets")
+        def list_tickets() -> Response | tuple[Response, int]:
+            return fake._list_tickets()
 
         @app.get("/api/v2/contacts/<int:contact_id>")
         def contact(contact_id: int) -> Response | tuple[str, int]:
@@ -540,7 +681,7 @@ class FakeFreshdesk:
             if "conversations" in include:
                 body["conversations"] = fake.conversations.get(ticket_id, [])[:10]
             if "stats" in include:
-                body["stats"] = {"agent_responded_at": None, "requester_responded_at": None, "resolved_at": None}
+                body["stats"] = fake.stats(ticket)
             return jsonify(body)
 
         @app.put("/api/v2/tickets/<int:ticket_id>")
