@@ -7,9 +7,10 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 
+from connectors.errors import VendorError
 from rules.calendar import CalendarError
 from rules.durations import DurationError, parse_duration
 from rules.errors import PolicyError
@@ -76,14 +77,14 @@ def cmd_due(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _runtime_from_env() -> object:
+def _runtime_from_env(optional_env: Collection[str] = ()) -> object:
     from plugin.config import ConfigError, load_config
 
     path = os.environ.get("ESCALATOR_CONFIG")
     if not path:
         raise SystemExit(_fail("set ESCALATOR_CONFIG to your configuration file (see README), or try `escalator demo`"))
     try:
-        return load_config(path)
+        return load_config(path, optional_env=optional_env)
     except ConfigError as error:
         raise SystemExit(_fail(f"invalid configuration {path}:\n{error}")) from None
 
@@ -103,7 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runtime = Runtime(config, redis.Redis.from_url(os.environ["REDIS_URL"]))
         print(f"escalator: receiving webhooks on http://{args.host}:{args.port} (Redis {_redacted_url()})")
     else:
-        runtime = EmbeddedService(config).start()
+        runtime = EmbeddedService(config, reconcile=True).start()
         print(
             f"escalator: embedded mode (in-process Redis, worker and timers in this process) on "
             f"http://{args.host}:{args.port}; set REDIS_URL for production"
@@ -122,6 +123,7 @@ def _redacted_url() -> str:
 def cmd_worker(args: argparse.Namespace) -> int:
     import redis
 
+    from plugin.admin.reconcile import start_reconciler
     from plugin.clock import start_timer_loop
     from plugin.config import Config
     from plugin.embedded import run_sweeper
@@ -137,11 +139,32 @@ def cmd_worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     threading.Thread(target=run_sweeper, args=(runtime, stop), daemon=True, name="escalator-sweeper").start()
     start_timer_loop(runtime, stop)
+    # Every worker runs the loop; a Redis lock and the time of the last pass keep it to one pass per interval.
+    start_reconciler(runtime, stop)
     from rq import SimpleWorker
 
     # SimpleWorker: drain jobs are long-lived loops, and per-process caches (groups, policies) survive jobs.
     SimpleWorker([QUEUE_NAME], connection=connection).work(burst=args.burst, with_scheduler=False)
     stop.set()
+    return EXIT_OK
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    import json
+
+    import redis
+
+    from plugin.config import Config
+    from plugin.metrics import format_report, kpi_report
+
+    config = _runtime_from_env()
+    assert isinstance(config, Config)
+    if args.tenant not in config.tenants:
+        return _fail(f"no tenant '{args.tenant}' in the configuration (tenants: {', '.join(sorted(config.tenants))})")
+    if not os.environ.get("REDIS_URL"):
+        return _fail("set REDIS_URL: the KPIs are read from the deployment's Redis")
+    report = kpi_report(redis.Redis.from_url(os.environ["REDIS_URL"]), args.tenant)
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
     return EXIT_OK
 
 
@@ -151,8 +174,99 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(sys.stdout)
 
 
-def cmd_not_yet(args: argparse.Namespace) -> int:
-    return _fail(f"`escalator {args.command}` is not available in this release yet", EXIT_USAGE)
+ADMIN_OPTIONAL_ENV = ("webhook_secret",)
+"""The admin commands run before the webhook's signing secret is known (install reads it), or do not need it."""
+
+
+def _admin_runtime(tenant: str, *, need_redis: bool) -> object:
+    """A runtime for an admin command on REDIS_URL (the workers' Redis: queue, checkpoints, OAuth tokens)."""
+    import redis
+
+    from connectors.zendesk.oauth import uses_refresh
+    from plugin.config import Config
+    from plugin.embedded import embedded_redis
+    from plugin.runtime import Runtime
+
+    config = _runtime_from_env(ADMIN_OPTIONAL_ENV)
+    assert isinstance(config, Config)
+    if tenant not in config.tenants:
+        known = ", ".join(sorted(config.tenants))
+        raise SystemExit(_fail(f"no tenant '{tenant}' in the configuration (tenants: {known})"))
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return Runtime(config, redis.Redis.from_url(url))
+    if need_redis:
+        raise SystemExit(_fail("set REDIS_URL to the workers' Redis: the events go to their queue"))
+    if uses_refresh(config.tenants[tenant].auth):
+        raise SystemExit(
+            _fail("set REDIS_URL: with a refresh_token a refreshed (rotated) OAuth token must reach the workers")
+        )
+    return Runtime(config, embedded_redis())
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from plugin.admin.install import Install
+    from plugin.runtime import Runtime
+
+    runtime = _admin_runtime(args.tenant, need_redis=False)
+    assert isinstance(runtime, Runtime)
+    return Install(runtime, args.tenant, sys.stdout, dry_run=args.dry_run, show_secret=args.show_secret).run()
+
+
+def _since(text: str) -> datetime:
+    from datetime import UTC
+
+    instant: datetime | None
+    try:
+        instant = parse_instant(text)
+    except ValueError:
+        try:
+            instant = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=parse_duration(text))
+        except DurationError:
+            instant = None
+    if instant is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is neither an ISO 8601 instant nor a duration such as 90d")
+    return instant
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from plugin.admin import EXIT_PROBLEM
+    from plugin.admin.backfill import Backfill, BackfillBusy
+    from plugin.runtime import Runtime
+
+    runtime = _admin_runtime(args.tenant, need_redis=not args.dry_run)
+    assert isinstance(runtime, Runtime)
+    limit = "auto" if args.max_queued is None else args.max_queued or None
+    backfill = Backfill(runtime, args.tenant, out=sys.stdout, err=sys.stderr, max_queued=limit)
+    try:
+        report = backfill.run(args.since, restart=args.restart, dry_run=args.dry_run)
+    except BackfillBusy as error:
+        return _fail(str(error), EXIT_PROBLEM)
+    except VendorError as error:
+        return _fail(f"backfill stopped (run it again to continue from the checkpoint): {error}", EXIT_PROBLEM)
+    verb = "would queue" if args.dry_run else "queued"
+    print(
+        f"backfill {args.tenant}: {report.imported:,} open tickets imported ({report.events:,} events {verb}), "
+        f"{report.skipped:,} solved/closed/deleted skipped, {report.scanned:,} scanned in {report.pages} pages"
+    )
+    return EXIT_OK
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from plugin.admin import EXIT_PROBLEM
+    from plugin.admin.reconcile import ReconcileBusy, Reconciler, print_report
+    from plugin.runtime import Runtime
+
+    runtime = _admin_runtime(args.tenant, need_redis=True)
+    assert isinstance(runtime, Runtime)
+    try:
+        report = Reconciler(runtime, args.tenant).run(dry_run=args.dry_run)
+    except ReconcileBusy as error:
+        return _fail(f"{error}; try again in a minute", EXIT_PROBLEM)
+    except VendorError as error:
+        return _fail(f"reconciliation stopped (the next pass continues from the checkpoint): {error}", EXIT_PROBLEM)
+    print_report(sys.stdout, args.tenant, report, dry_run=args.dry_run)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(run=cmd_validate)
 
+    metrics = commands.add_parser("metrics", help="escalation KPIs: rate, resolution time, touches, SLA attainment")
+    metrics.add_argument("tenant")
+    metrics.add_argument("--json", action="store_true", help="machine-readable output")
+    metrics.set_defaults(run=cmd_metrics)
+
     demo = commands.add_parser("demo", help="a scripted day against a built-in fake Zendesk")
     demo.set_defaults(run=cmd_demo)
 
@@ -187,15 +306,32 @@ def build_parser() -> argparse.ArgumentParser:
     due.add_argument("--between", nargs=2, metavar=("START", "END"))
     due.set_defaults(run=cmd_due)
 
-    for name, text in (
-        ("install", "set up the help desk side (webhooks, automations)"),
-        ("backfill", "import open tickets so their clocks run from their real history"),
-        ("reconcile", "one catch-up pass for changes whose webhooks never arrived"),
-    ):
-        command = commands.add_parser(name, help=text)
-        command.add_argument("tenant")
-        command.add_argument("--dry-run", action="store_true")
-        command.set_defaults(run=cmd_not_yet)
+    install_ = commands.add_parser(
+        "install", help="set up the help desk side (webhook; Freshdesk: the rules to create)"
+    )
+    install_.add_argument("tenant")
+    install_.add_argument("--dry-run", action="store_true", help="say what would be created or changed; write nothing")
+    install_.add_argument("--show-secret", action="store_true", help="print the webhook's signing secret in full")
+    install_.set_defaults(run=cmd_install)
+
+    backfill = commands.add_parser("backfill", help="import open tickets so their clocks run from their real history")
+    backfill.add_argument("tenant")
+    backfill.add_argument(
+        "--since", type=_since, default="365d", help="tickets updated since (ISO 8601 or a duration; default 365d)"
+    )
+    backfill.add_argument("--restart", action="store_true", help="start over instead of resuming the checkpoint")
+    backfill.add_argument("--dry-run", action="store_true", help="count what would be imported; queue nothing")
+    backfill.add_argument(
+        "--max-queued",
+        type=int,
+        help="wait while this many tickets wait for a worker (default: 10 s of the tenant's budget; 0: no limit)",
+    )
+    backfill.set_defaults(run=cmd_backfill)
+
+    reconcile = commands.add_parser("reconcile", help="one catch-up pass for changes whose webhooks never arrived")
+    reconcile.add_argument("tenant")
+    reconcile.add_argument("--dry-run", action="store_true", help="report what would be caught up; queue nothing")
+    reconcile.set_defaults(run=cmd_reconcile)
     return parser
 
 

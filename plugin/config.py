@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -17,6 +17,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from rules.durations import DurationError, parse_duration
 from rules.errors import child
 
 DEFAULT_RATE_LIMITS: dict[str, dict[str, int]] = {
@@ -25,6 +26,9 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, int]] = {
     "freshdesk": {"requests_per_minute": 200, "ticket_updates_per_minute": 80},
 }
 DEFAULT_HOSTS = {"zendesk": "https://{}.zendesk.com", "freshdesk": "https://{}.freshdesk.com"}
+DEFAULT_RECONCILE_SECONDS = 300.0
+"""A reconciliation pass every five minutes: a dropped webhook is caught up within minutes, at the cost of
+one export call per pass when nothing was dropped."""
 
 
 class ConfigError(Exception):
@@ -42,6 +46,11 @@ class TenantConfig:
     rate_limit: Mapping[str, int]
     freshdesk: Mapping[str, Any] = field(default_factory=dict)
     """Freshdesk-only settings, e.g. `{"statuses": {"6": "on_hold"}}` (custom status id -> common status)."""
+    reconcile_every: float | None = DEFAULT_RECONCILE_SECONDS
+    """Seconds between reconciliation passes in the workers; None when the admin turned it off."""
+    env_names: Mapping[str, str] = field(default_factory=dict)
+    """Setting (`webhook_secret`, `auth.api_token`, ...) -> the environment variable it is read from, so the
+    admin commands can say which variable to set without ever printing a secret."""
 
     def as_mapping(self) -> dict[str, Any]:
         """The shape connectors take (they know nothing of this module)."""
@@ -75,29 +84,75 @@ def config_schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def _resolve(value: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
-    """Replace every {"env": NAME} by the variable's value; a missing variable is a problem, not ''."""
-    if isinstance(value, dict):
-        if set(value) == {"env"}:
-            name = value["env"]
-            if not env.get(name):
-                problems.append(f"{path}: environment variable {name} is not set")
-                return ""
-            return env[name]
-        return {key: _resolve(item, child(path, key), env, problems) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_resolve(item, child(path, i), env, problems) for i, item in enumerate(value)]
-    return value
+@dataclass
+class _Resolver:
+    env: Mapping[str, str]
+    optional: Collection[str]
+    problems: list[str]
+    names: dict[str, str] = field(default_factory=dict)
+    """JSON path -> environment variable name, for every {"env": NAME} met."""
+
+    def resolve(self, value: Any, path: str) -> Any:
+        """Replace every {"env": NAME} by the variable's value; a missing variable is a problem, not '' (unless
+        the setting is one the caller can do without, such as the webhook secret `install` is about to read)."""
+        if isinstance(value, dict):
+            if set(value) == {"env"}:
+                name = value["env"]
+                self.names[path] = name
+                if not self.env.get(name):
+                    if path.rsplit(".", 1)[-1] not in self.optional:
+                        self.problems.append(f"{path}: environment variable {name} is not set")
+                    return ""
+                return self.env[name]
+            return {key: self.resolve(item, child(path, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(item, child(path, i)) for i, item in enumerate(value)]
+        return value
 
 
-def parse_config(data: Any, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
+def _env_names(names: Mapping[str, str], tenant_path: str) -> dict[str, str]:
+    prefix = tenant_path + "."
+    return {path.removeprefix(prefix): name for path, name in names.items() if path.startswith(prefix)}
+
+
+def _reconcile_every(setting: Mapping[str, Any], path: str, problems: list[str]) -> float | None:
+    path = child(path, "every")
+    text = setting.get("every")
+    if text is None:
+        return DEFAULT_RECONCILE_SECONDS
+    if str(text).strip().lower() == "off":
+        return None
+    try:
+        return parse_duration(str(text))
+    except DurationError as error:
+        problems.append(f'{path}: {error} (or "off")')
+        return None
+
+
+def _check_auth(vendor: str, auth: Mapping[str, Any], path: str, problems: list[str]) -> None:
+    if vendor == "zendesk":
+        oauth = auth.get("oauth_token") or auth.get("refresh_token")
+        if not (oauth or (auth.get("email") and auth.get("api_token"))):
+            problems.append(f"{path}: Zendesk needs email + api_token, or oauth_token")
+        if auth.get("refresh_token") and not (auth.get("client_id") and auth.get("client_secret")):
+            problems.append(f"{path}: a refresh_token needs the OAuth client's client_id and client_secret")
+    if vendor == "freshdesk" and not auth.get("api_key"):
+        problems.append(f"{path}: Freshdesk needs api_key")
+
+
+def parse_config(
+    data: Any, base_dir: Path, env: Mapping[str, str] | None = None, *, optional_env: Collection[str] = ()
+) -> Config:
+    """`optional_env`: settings (by name, e.g. `webhook_secret`) whose unset variable reads as empty instead of
+    refusing the file: `escalator install` runs before the admin has the webhook's signing secret."""
     env = os.environ if env is None else env
     problems = [
         f"{error.json_path}: {error.message}" for error in Draft202012Validator(config_schema()).iter_errors(data)
     ]
     if problems:
         raise ConfigError("\n".join(sorted(problems)))
-    resolved = _resolve(data, "$", env, problems)
+    resolver = _Resolver(env, optional_env, problems)
+    resolved = resolver.resolve(data, "$")
     tenants: dict[str, TenantConfig] = {}
     for name, tenant in resolved["tenants"].items():
         path = child("$.tenants", name)
@@ -108,10 +163,7 @@ def parse_config(data: Any, base_dir: Path, env: Mapping[str, str] | None = None
         if not base_url:
             problems.append(f"{path}: give base_url or subdomain")
         auth = tenant["auth"]
-        if vendor == "zendesk" and not (auth.get("oauth_token") or (auth.get("email") and auth.get("api_token"))):
-            problems.append(f"{child(path, 'auth')}: Zendesk needs email + api_token, or oauth_token")
-        if vendor == "freshdesk" and not auth.get("api_key"):
-            problems.append(f"{child(path, 'auth')}: Freshdesk needs api_key")
+        _check_auth(vendor, auth, child(path, "auth"), problems)
         if vendor != "freshdesk" and "freshdesk" in tenant:
             problems.append(f"{child(path, 'freshdesk')}: only a Freshdesk tenant takes Freshdesk settings")
         rules_path = (base_dir / tenant["rules"]).resolve()
@@ -126,13 +178,17 @@ def parse_config(data: Any, base_dir: Path, env: Mapping[str, str] | None = None
             rules_path=rules_path,
             rate_limit={**DEFAULT_RATE_LIMITS[vendor], **tenant.get("rate_limit", {})},
             freshdesk=tenant.get("freshdesk", {}),
+            reconcile_every=_reconcile_every(tenant.get("reconcile", {}), child(path, "reconcile"), problems),
+            env_names=_env_names(resolver.names, path),
         )
     if problems:
         raise ConfigError("\n".join(problems))
     return Config(tenants=tenants, public_url=resolved.get("public_url", "http://127.0.0.1:8000"))
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None, *, optional_env: Collection[str] = ()
+) -> Config:
     file = Path(path)
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
@@ -140,5 +196,5 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError(f"{file}: cannot read: {error.strerror}") from None
     except json.JSONDecodeError as error:
         raise ConfigError(f"{file}: not valid JSON: {error.msg} (line {error.lineno})") from None
-    config = parse_config(data, file.parent, env)
+    config = parse_config(data, file.parent, env, optional_env=optional_env)
     return Config(tenants=config.tenants, public_url=config.public_url, path=file)

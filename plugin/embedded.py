@@ -52,9 +52,14 @@ class EmbeddedService:
     """Runtime + RQ worker thread + sweeper and timer threads in one process: on the in-process Redis by
     default, or on any Redis given (the tests run it on a real server)."""
 
-    def __init__(self, config: Config, client: redis.Redis | None = None, **runtime_options: Any) -> None:
+    def __init__(
+        self, config: Config, client: redis.Redis | None = None, *, reconcile: bool = False, **runtime_options: Any
+    ) -> None:
+        """`reconcile`: also run the periodic reconciliation pass (`escalator serve` does; demos and tests,
+        whose fake help desks deliver every webhook, do not)."""
         self.redis = client if client is not None else embedded_redis()
         self.runtime = Runtime(config, self.redis, **runtime_options)
+        self.reconcile = reconcile
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.worker: ThreadWorker | None = None
@@ -71,6 +76,10 @@ class EmbeddedService:
         for thread in self.threads:
             thread.start()
         self.threads.append(start_timer_loop(self.runtime, self.stop_event))
+        if self.reconcile:
+            from plugin.admin.reconcile import start_reconciler
+
+            self.threads.append(start_reconciler(self.runtime, self.stop_event))
         return self.runtime
 
     def _work(self) -> None:

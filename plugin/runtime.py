@@ -64,14 +64,17 @@ class Runtime:
         return CONNECTORS[self.tenant(tenant).vendor]
 
     def client(self, tenant: str) -> DeskClient:
-        """The tenant's vendor client, built once, spending the tenant's rate-limit budget shared in Redis."""
+        """The tenant's vendor client, built once, spending the tenant's rate-limit budget shared in Redis (and
+        sharing rotated OAuth tokens there)."""
         with self._lock:
             if tenant not in self._clients:
                 from plugin.ratelimit import tenant_limiter
+                from plugin.tokens import RedisTokenStore
 
                 config = self.tenant(tenant)
                 limiter = tenant_limiter(self.redis, config.name, config.rate_limit)
-                self._clients[tenant] = self.connector(tenant).client({**config.as_mapping(), "limiter": limiter})
+                shared = {"limiter": limiter, "token_store": RedisTokenStore(self.redis, config.name)}
+                self._clients[tenant] = self.connector(tenant).client({**config.as_mapping(), **shared})
             return self._clients[tenant]
 
     def policy(self, tenant: str) -> Policy:

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from connectors.errors import WebhookRejected
 from connectors.registry import CONNECTORS
+from plugin.metrics import prometheus
 from plugin.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,14 @@ health = Blueprint("health", __name__)
 @health.get("/healthz")
 def healthz() -> tuple[Response, int]:
     return _answer(200, status="up")
+
+
+@health.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format: per-tenant counters, queue backlog and armed timers."""
+    runtime: Runtime = current_app.extensions["escalator"]
+    text = prometheus(runtime.redis, sorted(runtime.config.tenants), runtime.timers.count())
+    return Response(text, mimetype="text/plain; version=0.0.4")
 
 
 @health.get("/readyz")

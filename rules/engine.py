@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from rules.facts import Facts
@@ -20,6 +21,15 @@ from rules.state import Escalation, TicketState, instant_key
 CLOCK_EVENTS: frozenset[str] = frozenset({"timer.elapsed", "sla.warning", "sla.breached"})
 """Events raised by Escalator's own clocks: they report time passing, never activity on the ticket."""
 SLA_EVENTS: frozenset[str] = frozenset({"sla.warning", "sla.breached"})
+HISTORY_SOURCE = "backfill"
+"""Events `escalator backfill` makes from a ticket's past: they set its anchors and clocks at their real
+instants, but fire no rule (what happened before Escalator watched was handled by people then; a keyword
+in a month-old description must not send the customer an "I've escalated your issue" today)."""
+RECONCILE_SOURCE = "reconcile"
+"""Events reconciliation makes for changes whose webhook never arrived."""
+WEBHOOK_SOURCE = "webhook"
+UPDATED_AT_RESOLUTION = timedelta(seconds=1)
+"""Help desks keep a ticket's `updated_at` to the second; a change at 10:00:00.7 has `updated_at` 10:00:00."""
 
 
 @dataclass
@@ -39,11 +49,17 @@ def evaluate(
     """Decide what this event means for the ticket. `own_change`: the event echoes Escalator's own write,
     so it is recorded (the group trail) but is neither activity nor a reason to fire a rule."""
     state = copy.deepcopy(state)
+    quiet = _observation_only(state, event)
     _observe(policy, state, ticket, event, own_change)
+    _track_deliveries(state, event)
     plan = Plan()
     segments = segments_of(policy, ticket, state, event)
     clocks = _update_clocks(policy, state, ticket, event, segments, own_change)
     if own_change:
+        return Decision(state, plan)
+    if quiet is not None:
+        if quiet:
+            plan.reasons.append(quiet)
         return Decision(state, plan)
     if ticket.status == "closed":
         # Help desks refuse any change to a closed ticket (Zendesk answers 422): nothing to plan.
@@ -56,6 +72,8 @@ def evaluate(
     working = _Working(policy, state, ticket, event, segments, plan)
     if event.kind == "timer.elapsed" and event.detail.get("sla"):
         for sla_event in _sla_events(policy, clocks, event):
+            if sla_event.kind == "sla.breached":
+                _log_sla(state, sla_event.detail["metric"], sla_event.detail["tier"], "breached", event.occurred_at)
             working.event = sla_event
             for trigger in policy.triggers:
                 if sla_event.kind in trigger.on:
@@ -70,6 +88,45 @@ def evaluate(
     return Decision(state, plan)
 
 
+def _observation_only(state: TicketState, event: TicketEvent) -> str | None:
+    """Why this event may update what Escalator knows but must not fire a rule ('' to say nothing), or None.
+
+    Reconciliation and a late delivery can describe the same change: whichever comes second is observed only,
+    so a change is acted on once. A reconciled event is news unless a delivery at or after its instant was
+    seen; a delivery is old news when reconciliation already acted on the ticket as of that second."""
+    if event.source == HISTORY_SOURCE:
+        return ""
+    delivered = state.last_webhook_at
+    if event.source == RECONCILE_SOURCE and delivered is not None and instant_key(delivered) >= event.occurred_at:
+        return f"{event.kind} found by reconciliation had already been delivered: observed only"
+    through = state.reconciled_through
+    covered = through is not None and event.occurred_at < instant_key(through) + UPDATED_AT_RESOLUTION
+    if event.source == WEBHOOK_SOURCE and covered:
+        return f"{event.kind} arrived after reconciliation had caught up on it: observed only"
+    return None
+
+
+def _track_deliveries(state: TicketState, event: TicketEvent) -> None:
+    if event.source == WEBHOOK_SOURCE:
+        state.last_webhook_at = _later(state.last_webhook_at, format_instant(event.occurred_at))
+    elif event.source == RECONCILE_SOURCE:
+        state.reconciled_through = _later(state.reconciled_through, _reconciled_through(event))
+
+
+def _reconciled_through(event: TicketEvent) -> str:
+    """The ticket's `updated_at` the reconciled event was made from (its own instant if unreadable)."""
+    raw = event.detail.get("updated_at")
+    try:
+        instant = parse_instant(raw) if isinstance(raw, str) else None
+    except ValueError:
+        instant = None
+    return format_instant(instant or event.occurred_at)
+
+
+def _later(current: str | None, candidate: str) -> str:
+    return candidate if current is None or instant_key(candidate) > instant_key(current) else current
+
+
 def _update_clocks(
     policy: Policy,
     state: TicketState,
@@ -78,10 +135,10 @@ def _update_clocks(
     segments: tuple[str, ...],
     own_change: bool,
 ) -> dict[str, SlaClock]:
-    clocks = {metric: SlaClock.from_dict(data) for metric, data in state.clocks.items()}
+    before = {metric: SlaClock.from_dict(data) for metric, data in state.clocks.items()}
     clocks = update_clocks(
         policy,
-        clocks,
+        {metric: SlaClock.from_dict(data) for metric, data in state.clocks.items()},
         state.team or state.tier,
         ticket,
         event,
@@ -89,8 +146,21 @@ def _update_clocks(
         tier_entered=state.anchors.get("tier_entered"),
         own_change=own_change,
     )
+    for metric, clock in clocks.items():
+        earlier = before.get(metric)
+        newly_done = clock.done_at is not None and (earlier is None or earlier.done_at is None)
+        if newly_done and 1.0 not in clock.alerted:  # a breached clock was logged when it breached
+            _log_sla(state, metric, clock.unit, "met", event.occurred_at)
     state.clocks = _as_dicts(clocks)
     return clocks
+
+
+SLA_LOG_LENGTH = 50
+
+
+def _log_sla(state: TicketState, metric: str, unit: str, outcome: str, at: datetime) -> None:
+    state.sla_log.append({"metric": metric, "unit": unit, "outcome": outcome, "at": format_instant(at)})
+    del state.sla_log[:-SLA_LOG_LENGTH]
 
 
 def _as_dicts(clocks: dict[str, SlaClock]) -> dict[str, dict[str, Any]]:
@@ -177,6 +247,8 @@ def _observe(policy: Policy, state: TicketState, ticket: Ticket, event: TicketEv
     if newer:
         if state.status is not None and ticket.status != state.status:
             _move_anchor(state, "status_changed", at)
+            if ticket.status == "solved":
+                state.anchors["solved"] = at  # for the "resolution time of escalated tickets" KPI
         state.status, state.priority = ticket.status, ticket.priority
     if own_change or event.source == "timer" or event.kind in CLOCK_EVENTS:
         return

@@ -58,7 +58,15 @@ class TicketState:
     """SLA metric -> its clock (rules.sla.SlaClock as a dict)."""
     timers: dict[str, str] = field(default_factory=dict)
     """Timer name -> the timer's key in the timer store, so timers no longer needed can be cancelled."""
+    sla_log: list[dict[str, Any]] = field(default_factory=list)
+    """Finished SLA clocks, newest last: `{metric, unit, outcome: met|breached, at}` (the attainment KPI;
+    a tier's clocks are dropped when the ticket moves on, so their outcome is written down here)."""
     last_event_at: str | None = None
+    last_webhook_at: str | None = None
+    """The newest help-desk delivery seen (webhooks only, not timers): what reconciliation compares with."""
+    reconciled_through: str | None = None
+    """The ticket's `updated_at` when reconciliation last acted on it: a delivery of a change up to then that
+    arrives late (a retry after an outage) was already caught up, so it is observed, never acted on twice."""
     status: str | None = None
     priority: str | None = None
 

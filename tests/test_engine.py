@@ -656,3 +656,35 @@ def test_a_closed_ticket_gets_no_plan_whatever_it_says() -> None:
     plan = desk.send("comment.added", T0, comment=customer("outage again!"))
     assert not plan.has_writes()
     assert plan.reasons == ["comment.added on a closed ticket: nothing can be changed"]
+
+
+# --- SLA outcomes (the attainment KPI) ---------------------------------------------------------------------
+
+
+def test_a_first_response_in_time_is_logged_as_met() -> None:
+    desk = Desk(make_ticket())
+    desk.send("ticket.created", T0)
+    reply = Comment(body="Here is how", public=True, author="agent", author_id="agent-7")
+    desk.send("comment.added", T0 + timedelta(hours=1), comment=reply)
+    assert desk.state.sla_log == [
+        {"metric": "first_response", "unit": "L1", "outcome": "met", "at": iso(T0 + timedelta(hours=1))}
+    ]
+
+
+def test_a_breach_raised_by_the_sla_timer_is_logged_once_and_not_later_as_met() -> None:
+    desk = Desk(make_ticket())
+    desk.send("ticket.created", T0)  # L1 normal: first response 8h
+    breach_at = T0 + timedelta(hours=8)
+    plan = desk.send(
+        "timer.elapsed", breach_at, detail={"timer": "sla:first_response", "sla": "first_response"}, source="timer"
+    )
+    assert plan.unit is not None and plan.unit.id == "L2", "the seed policy escalates on breach"
+    assert {"metric": "first_response", "unit": "L1", "outcome": "breached", "at": iso(breach_at)} in (
+        desk.state.sla_log
+    )
+    reply = Comment(body="Sorry for the wait", public=True, author="agent", author_id="agent-7")
+    desk.send("comment.added", breach_at + timedelta(minutes=10), comment=reply)
+    outcomes = [
+        (entry["unit"], entry["outcome"]) for entry in desk.state.sla_log if entry["metric"] == "first_response"
+    ]
+    assert outcomes == [("L1", "breached"), ("L2", "met")], "L2's own clock was met by the reply"

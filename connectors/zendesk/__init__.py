@@ -18,6 +18,7 @@ from connectors.ratelimit import (
     header_number,
 )
 from connectors.zendesk.api import ZendeskClient, auth_headers
+from connectors.zendesk.oauth import MemoryTokenStore, OAuthHttp, OAuthSession, uses_refresh
 from connectors.zendesk.webhook import parse_event, verify_request
 
 TICKET_UPDATE_CALLS = (
@@ -53,8 +54,13 @@ class ZendeskConnector:
         return parse_event(body, headers)
 
     def client(self, tenant: Mapping[str, Any]) -> ZendeskClient:
-        """`tenant["limiter"]`, when present, is the tenant's shared RateLimiter (the plugin puts it there)."""
-        http = VendorHttp(
-            str(tenant["base_url"]), auth_headers(tenant["auth"]), limiter=tenant.get("limiter"), limits=ZENDESK_LIMITS
-        )
+        """`tenant["limiter"]`, when present, is the tenant's shared RateLimiter, and `tenant["token_store"]`
+        where rotated OAuth tokens are shared (the plugin puts both there)."""
+        base_url, auth = str(tenant["base_url"]), tenant["auth"]
+        http: VendorHttp
+        if uses_refresh(auth):
+            session = OAuthSession(base_url, auth, tenant.get("token_store") or MemoryTokenStore())
+            http = OAuthHttp(base_url, session, limiter=tenant.get("limiter"), limits=ZENDESK_LIMITS)
+        else:
+            http = VendorHttp(base_url, auth_headers(auth), limiter=tenant.get("limiter"), limits=ZENDESK_LIMITS)
         return ZendeskClient(http)

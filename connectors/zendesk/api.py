@@ -29,7 +29,8 @@ PEOPLE_CACHE_SIZE = 20_000
 
 
 def auth_headers(auth: Mapping[str, str]) -> dict[str, str]:
-    """API token (`email/token:TOKEN`, retired by Zendesk on 2027-04-30) or an OAuth access token."""
+    """API token (`email/token:TOKEN`, retired by Zendesk on 2027-04-30) or an OAuth access token (with a
+    refresh token configured, `connectors.zendesk.oauth` sends and renews it instead)."""
     if auth.get("oauth_token"):
         return {"Authorization": f"Bearer {auth['oauth_token']}"}
     if auth.get("email") and auth.get("api_token"):

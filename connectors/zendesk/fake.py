@@ -11,10 +11,12 @@ carries the rate-limit headers Zendesk sends.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import math
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -35,6 +37,17 @@ OWN_USER_ID = 900
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _event_time(now: datetime, updated_at: str) -> datetime:
+    """An event happens within the second of the ticket's new `updated_at` (which has whole seconds), as on
+    one clock: when `_bump` moved `updated_at` past `now`, the event time moves with it (keeping its fraction)."""
+    updated = _parse(updated_at)
+    return now if now >= updated else updated.replace(microsecond=now.microsecond)
 
 
 @dataclass
@@ -140,6 +153,14 @@ class FakeZendesk:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._outbox: list[tuple[dict[str, Any], datetime]] = []
+        self.webhooks: dict[str, dict[str, Any]] = {}
+        """Webhooks created through the API, by id (`install` creates Escalator's)."""
+        self.signing_secrets: dict[str, str] = {}
+        self.export_delay = 60.0
+        """Seconds of recent changes the incremental export holds back (Zendesk: "the most recent minute")."""
+        self.export_bucket: TokenBucket | None = None
+        """Zendesk's 10 incremental exports a minute, when `enforce_export_limit()` was called."""
+        self._webhook_ids = itertools.count(1)
         self.app = self._build_app()
 
     # --- running -------------------------------------------------------------------------------------------
@@ -182,6 +203,12 @@ class FakeZendesk:
             self.buckets["requests"] = TokenBucket(requests_per_period, period, clock)
         if ticket_updates_per_period is not None:
             self.buckets["tickets-update"] = TokenBucket(ticket_updates_per_period, period, clock)
+
+    def enforce_export_limit(
+        self, per_period: int = 10, *, period: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Answer 429 + Retry-After to incremental exports beyond `per_period` a `period` (Zendesk: 10/min)."""
+        self.export_bucket = TokenBucket(per_period, period, clock)
 
     def take_tokens(self, bucket: str, count: int) -> None:
         """Another integration on the same account spends `count` calls of a budget."""
@@ -272,6 +299,7 @@ class FakeZendesk:
             if ticket["status"] == "new" and self.users[author_id]["role"] != "end-user":
                 ticket["status"] = "open"
             ticket["updated_at"] = self._bump(ticket, now)
+            now = _event_time(now, ticket["updated_at"])
         author = self.users[author_id]
         self._emit(
             "ticket.comment_added",
@@ -287,6 +315,13 @@ class FakeZendesk:
             actor=author_id,
             at=now,
         )
+
+    def delete_ticket(self, ticket_id: int) -> None:
+        """An agent deletes a ticket: it leaves the API but stays in the incremental export as `deleted`."""
+        with self._lock:
+            ticket = self.tickets[ticket_id]
+            ticket["status"] = "deleted"
+            ticket["updated_at"] = self._bump(ticket, datetime.now(UTC))
 
     def agent_update(self, ticket_id: int, **changes: Any) -> None:
         """An agent changes fields in the Zendesk UI (moves updated_at, so a stale safe_update gets 409)."""
@@ -360,6 +395,7 @@ class FakeZendesk:
                     )
                 )
             ticket["updated_at"] = self._bump(ticket, now)
+            now = _event_time(now, ticket["updated_at"])
         for name, event in events:
             self._emit(name, ticket, event, actor=actor, at=now)
         return ticket
@@ -483,6 +519,121 @@ class FakeZendesk:
                 return response
         return None
 
+    def metric_set(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        """A ticket's metric set as the export sideloads it: replies and the first reply time, from comments."""
+        created = _parse(ticket["created_at"])
+        replies = [
+            c
+            for c in self.comments.get(ticket["id"], [])
+            if c["public"] and self.users.get(c["author_id"], {}).get("role", "end-user") != "end-user"
+        ]
+        first = (_parse(replies[0]["created_at"]) - created).total_seconds() if replies else None
+        return {
+            "ticket_id": ticket["id"],
+            "created_at": ticket["created_at"],
+            "updated_at": ticket["updated_at"],
+            "replies": len(replies),
+            "reply_time_in_minutes": {"calendar": None if first is None else int(first // 60), "business": None},
+            "reply_time_in_seconds": {"calendar": None if first is None else int(first)},
+            "requester_updated_at": None,
+            "assignee_updated_at": None,
+            "status_updated_at": ticket["updated_at"],
+            "latest_comment_added_at": self.comments[ticket["id"]][-1]["created_at"]
+            if self.comments.get(ticket["id"])
+            else None,
+        }
+
+    def _export(self) -> Response | tuple[Response, int]:
+        """`GET /api/v2/incremental/tickets/cursor`: tickets ordered by (updated_at, id) after a cursor or a
+        start time, without the most recent `export_delay` seconds; the cursor encodes the last one listed."""
+        now = datetime.now(UTC).timestamp()
+        if self.export_bucket is not None:
+            with self._lock:
+                wait = self.export_bucket.wait()
+                if wait > 0:
+                    self.rate_limited.append((request.method, request.path))
+                    response = jsonify({"error": "APIRateLimitExceeded", "description": "Too many export requests"})
+                    response.status_code = 429
+                    response.headers["Retry-After"] = str(math.ceil(wait))
+                    return response
+                self.export_bucket.take()
+        per_page = min(1000, max(1, int(request.args.get("per_page", 1000))))
+        cursor = request.args.get("cursor")
+        if cursor:
+            try:
+                after = tuple(int(part) for part in base64.urlsafe_b64decode(cursor.encode()).decode().split("|"))
+            except (ValueError, UnicodeDecodeError):
+                return jsonify({"error": "InvalidCursor", "description": "Invalid cursor"}), 422
+        else:
+            start = request.args.get("start_time")
+            if start is None or not start.isdigit():
+                return jsonify({"error": "InvalidValue", "description": "start_time is required"}), 400
+            if int(start) > now - 60:
+                return jsonify(
+                    {
+                        "error": "InvalidValue",
+                        "description": "Too recent start_time. Use a start_time older than 1 minute",
+                    }
+                ), 400
+            after = (int(start) - 1, 2**62)
+        horizon = now - self.export_delay
+        with self._lock:
+            listed = sorted(
+                (
+                    (int(_parse(ticket["updated_at"]).timestamp()), ticket_id, dict(ticket))
+                    for ticket_id, ticket in self.tickets.items()
+                ),
+            )
+            eligible = [item for item in listed if (item[0], item[1]) > after and item[0] <= horizon]
+            page = eligible[:per_page]
+            metrics = (
+                [self.metric_set(item[2]) for item in page]
+                if "metric_sets" in request.args.get("include", "")
+                else None
+            )
+        last = (page[-1][0], page[-1][1]) if page else after
+        after_cursor = base64.urlsafe_b64encode(f"{last[0]}|{last[1]}".encode()).decode()
+        body: dict[str, Any] = {
+            "tickets": [{**item[2], "generated_timestamp": item[0]} for item in page],
+            "after_cursor": after_cursor,
+            "after_url": f"{self.base_url}/api/v2/incremental/tickets/cursor.json?cursor={after_cursor}",
+            "before_cursor": None,
+            "before_url": None,
+            "end_of_stream": len(eligible) <= per_page,
+        }
+        if metrics is not None:
+            body["metric_sets"] = metrics
+        return jsonify(body)
+
+    def _search_count(self) -> Response:
+        """`GET /api/v2/search/count?query=type:ticket status<solved` (the only queries the fake understands)."""
+        query = request.args.get("query", "")
+        with self._lock:
+            tickets = [t for t in self.tickets.values() if t["status"] != "deleted"]
+            if "status<solved" in query:
+                tickets = [t for t in tickets if t["status"] in ("new", "open", "pending", "hold")]
+        return jsonify({"count": len(tickets) if "type:ticket" in query else 0})
+
+    # --- the webhooks API ----------------------------------------------------------------------------------
+
+    def _webhook_problems(self, webhook: dict[str, Any]) -> list[dict[str, str]]:
+        problems = [
+            {"code": "InvalidInput", "title": "Invalid input", "detail": f"{name} is required", "source": name}
+            for name in ("name", "endpoint", "http_method", "request_format", "status")
+            if not webhook.get(name)
+        ]
+        subscriptions = webhook.get("subscriptions") or []
+        events = [item for item in subscriptions if str(item).startswith("zen:event-type:")]
+        if events and "conditional_ticket_events" in subscriptions:
+            problems.append(
+                {"code": "InvalidInput", "title": "Invalid input", "detail": "events and triggers cannot be mixed"}
+            )
+        if events and (webhook.get("http_method") != "POST" or webhook.get("request_format") != "json"):
+            problems.append(
+                {"code": "InvalidInput", "title": "Invalid input", "detail": "event subscriptions need POST and json"}
+            )
+        return problems
+
     def _build_app(self) -> Flask:
         app = Flask("fake-zendesk")
         fake = self
@@ -588,5 +739,70 @@ class FakeZendesk:
             if "users" in request.args.get("include", ""):
                 body["users"] = [fake.users[c["author_id"]] for c in items if c["author_id"] in fake.users]
             return jsonify(body)
+
+        @app.get("/api/v2/incremental/tickets/cursor.json")
+        @app.get("/api/v2/incremental/tickets/cursor")
+        def export() -> Response | tuple[Response, int]:
+            return fake._export()
+
+        @app.get("/api/v2/search/count.json")
+        @app.get("/api/v2/search/count")
+        def search_count() -> Response:
+            return fake._search_count()
+
+        @app.get("/api/v2/webhooks")
+        def list_webhooks() -> Response:
+            size = min(100, int(request.args.get("page[size]", 100)))
+            after = request.args.get("page[after]")
+            ids = sorted(fake.webhooks)
+            start = ids.index(after) + 1 if after in ids else 0
+            chunk = ids[start : start + size]
+            more = start + size < len(ids)
+            nxt = f"{fake.base_url}/api/v2/webhooks?page[size]={size}&page[after]={chunk[-1]}" if more else None
+            return jsonify(
+                {
+                    "webhooks": [fake.webhooks[i] for i in chunk],
+                    "meta": {"has_more": more, "after_cursor": chunk[-1] if more else None, "before_cursor": None},
+                    "links": {"next": nxt, "prev": None},
+                }
+            )
+
+        @app.post("/api/v2/webhooks")
+        def create_webhook() -> tuple[Response, int]:
+            webhook = dict((request.get_json(silent=True) or {}).get("webhook") or {})
+            problems = fake._webhook_problems(webhook)
+            if problems:
+                return jsonify({"errors": problems}), 400
+            webhook_id = f"01HZESCALATOR{next(fake._webhook_ids):013d}"
+            stamp = _iso(datetime.now(UTC))
+            webhook.update(id=webhook_id, created_at=stamp, updated_at=stamp, created_by=str(OWN_USER_ID))
+            fake.webhooks[webhook_id] = webhook
+            fake.signing_secrets[webhook_id] = secrets.token_urlsafe(32)
+            return jsonify({"webhook": webhook}), 201
+
+        @app.get("/api/v2/webhooks/<webhook_id>")
+        def show_webhook(webhook_id: str) -> Response | tuple[Response, int]:
+            if webhook_id not in fake.webhooks:
+                return jsonify({"errors": [{"code": "WebhookNotFound", "title": "Webhook not found"}]}), 404
+            return jsonify({"webhook": fake.webhooks[webhook_id]})
+
+        @app.patch("/api/v2/webhooks/<webhook_id>")
+        def patch_webhook(webhook_id: str) -> Response | tuple[Response, int] | tuple[str, int]:
+            if webhook_id not in fake.webhooks:
+                return jsonify({"errors": [{"code": "WebhookNotFound", "title": "Webhook not found"}]}), 404
+            changes = dict((request.get_json(silent=True) or {}).get("webhook") or {})
+            merged = {**fake.webhooks[webhook_id], **changes}
+            problems = fake._webhook_problems(merged)
+            if problems:
+                return jsonify({"errors": problems}), 400
+            merged["updated_at"] = _iso(datetime.now(UTC))
+            fake.webhooks[webhook_id] = merged
+            return "", 204
+
+        @app.get("/api/v2/webhooks/<webhook_id>/signing_secret")
+        def signing_secret(webhook_id: str) -> Response | tuple[Response, int]:
+            if webhook_id not in fake.webhooks:
+                return jsonify({"errors": [{"code": "WebhookNotFound", "title": "Webhook not found"}]}), 404
+            return jsonify({"signing_secret": {"algorithm": "SHA256", "secret": fake.signing_secrets[webhook_id]}})
 
         return app

@@ -1,0 +1,94 @@
+"""The admin commands behind `escalator install`, `backfill` and `reconcile`, and what they share.
+
+Vendor knowledge stays in `connectors/<vendor>/admin.py`; this package drives it with the tenant's runtime:
+its client (auth, shared rate limit, retries), its policy, its Redis (checkpoints, locks, the event queue).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from connectors.admin import TicketExport
+from connectors.freshdesk.admin import FreshdeskAdmin, FreshdeskExport
+from connectors.freshdesk.api import FreshdeskClient
+from connectors.zendesk.admin import EXPORTS_PER_MINUTE, ZendeskAdmin, ZendeskExport
+from connectors.zendesk.api import ZendeskClient
+from plugin import keys
+from plugin.ratelimit import Budget, RedisRateLimiter
+from plugin.runtime import Runtime
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+EXPORT_BUCKET = "exports"
+EXPORT_MAX_WAIT = 120.0
+"""How long a caller may wait for an export slot before giving up for now (reconcile) or waiting again."""
+
+
+def export_budget(vendor: str) -> Budget | None:
+    """Calls on the vendor's export endpoint, per minute, shared by backfill and reconciliation, on top of the
+    tenant's request budget: Zendesk allows 10 incremental exports a minute; Freshdesk's list has no own limit."""
+    if vendor == "zendesk":
+        return Budget(limit=EXPORTS_PER_MINUTE, period=60.0, burst=EXPORTS_PER_MINUTE)
+    return None
+
+
+@dataclass
+class ExportPacer:
+    """Before each export call, wait for the tenant's export slot (a GCRA bucket in Redis, so a backfill and
+    the workers' reconciliation share Zendesk's 10 a minute); `on_wait` hears about waits worth showing."""
+
+    limiter: RedisRateLimiter | None
+    sleep: Callable[[float], None] = time.sleep
+    on_wait: Callable[[float], None] | None = None
+
+    def __call__(self) -> None:
+        if self.limiter is None:
+            return
+        while True:
+            admission = self.limiter.acquire([EXPORT_BUCKET])
+            if admission.wait > 1.0 and self.on_wait is not None:
+                self.on_wait(admission.wait)
+            if admission.admitted:
+                if admission.wait > 0:
+                    self.sleep(admission.wait)
+                return
+            self.sleep(admission.wait)
+
+
+def export_pacer(
+    runtime: Runtime, tenant: str, budget: Budget | None = None, on_wait: Callable[[float], None] | None = None
+) -> ExportPacer:
+    budget = budget or export_budget(runtime.tenant(tenant).vendor)
+    if budget is None:
+        return ExportPacer(None)
+    limiter = RedisRateLimiter(runtime.redis, tenant, {EXPORT_BUCKET: budget}, max_wait=EXPORT_MAX_WAIT)
+    return ExportPacer(limiter, on_wait=on_wait)
+
+
+def ticket_export(runtime: Runtime, tenant: str, pace: Callable[[], None]) -> TicketExport:
+    client = runtime.client(tenant)
+    if isinstance(client, ZendeskClient):
+        return ZendeskExport(client, pace)
+    if isinstance(client, FreshdeskClient):
+        return FreshdeskExport(client)
+    raise ValueError(f"no ticket export for {runtime.tenant(tenant).vendor}")
+
+
+def desk_admin(runtime: Runtime, tenant: str) -> ZendeskAdmin | FreshdeskAdmin:
+    client = runtime.client(tenant)
+    if isinstance(client, ZendeskClient):
+        return ZendeskAdmin(client)
+    if isinstance(client, FreshdeskClient):
+        return FreshdeskAdmin(client)
+    raise ValueError(f"no admin calls for {runtime.tenant(tenant).vendor}")
+
+
+def state_key(tenant: str, command: str) -> str:
+    """`esc:<tenant>:backfill` / `esc:<tenant>:reconcile`: a command's checkpoint hash."""
+    return keys.tenant_key(tenant, command)
+
+
+def say(out: TextIO, text: str) -> None:
+    print(text, file=out, flush=True)
