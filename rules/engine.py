@@ -149,7 +149,8 @@ def _update_clocks(
     for metric, clock in clocks.items():
         earlier = before.get(metric)
         newly_done = clock.done_at is not None and (earlier is None or earlier.done_at is None)
-        if newly_done and 1.0 not in clock.alerted:  # a breached clock was logged when it breached
+        # A breached clock was logged when it breached; one fulfilled by imported history was not measured.
+        if newly_done and 1.0 not in clock.alerted and event.source != HISTORY_SOURCE:
             _log_sla(state, metric, clock.unit, "met", event.occurred_at)
     state.clocks = _as_dicts(clocks)
     return clocks

@@ -143,6 +143,7 @@ def test_an_agent_reply_in_the_export_fulfils_the_first_response() -> None:
     current, _ = replay(rec, ticket)
     assert current.clocks["first_response"]["done_at"] == iso(replied)
     assert current.anchors["agent_update"] == iso(replied)
+    assert current.sla_log == [], "history fulfils the clock but is no measured SLA outcome for the KPIs"
 
     later = record(group_id="102", first_reply_at=replied, updated_at=T0 - timedelta(hours=1))
     ticket = Ticket("7", status="open", group_id="102", group_name="Tier 2", created_at=rec.created_at)

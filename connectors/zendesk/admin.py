@@ -7,8 +7,10 @@ connected to triggers (`conditional_ticket_events`), never both.
 
 Incremental export: `GET /api/v2/incremental/tickets/cursor.json?start_time=<epoch>`, then `?cursor=` with the
 `after_cursor` of the last page (also after `end_of_stream`, to pick up later changes); up to 1,000 tickets a
-page with `include=metric_sets` (each ticket's first reply time); 10 requests a minute per account; the most
-recent minute is never returned; deleted tickets come with status `deleted`.
+page; 10 requests a minute per account; the most recent minute is never returned; deleted tickets come with
+status `deleted`. `include=metric_sets` sideloads each ticket's metrics (`replies`, `reply_time_in_seconds`),
+from which the first agent reply is dated; an answer without them only leaves that reply undated (the
+first-response clock then runs from the ticket's history alone).
 """
 
 from __future__ import annotations

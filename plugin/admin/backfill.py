@@ -149,7 +149,7 @@ class Backfill:
         saved = {_text(k): _text(v) for k, v in self.runtime.redis.hgetall(self.key).items()}
         report = self.report = BackfillReport()
         checkpoint: str | None = None
-        started_at = datetime.now(UTC)
+        started_at = datetime.now(UTC).replace(microsecond=0)
         if saved.get("state") == "running" and not restart and not dry_run:
             report.resumed = True
             since = parse_instant(saved.get("since")) or since

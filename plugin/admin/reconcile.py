@@ -140,7 +140,7 @@ class Reconciler:
 
     def _pass(self, dry_run: bool, renew: Callable[[], object]) -> ReconcileReport:
         saved = {_text(k): _text(v) for k, v in self.runtime.redis.hgetall(self.key).items()}
-        now = self.clock()
+        now = self.clock().replace(microsecond=0)
         since = parse_instant(saved.get("since")) or now - FIRST_WINDOW
         # Tickets created after reconciliation began watching are news; older ones it never saw are history.
         watching_since = parse_instant(saved.get("watching_since")) or since
