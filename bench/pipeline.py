@@ -182,6 +182,8 @@ def main() -> None:
                             "rules": str(ROOT / "rules" / "seed-policy.json"),
                             # Measure our pipeline, not the vendor's plan: lift the outbound budget.
                             "rate_limit": {"requests_per_minute": 10**7, "ticket_updates_per_minute": 10**7},
+                            # The webhook path alone: no catch-up pass importing the fake desk's tickets.
+                            "reconcile": {"every": "off"},
                         }
                     }
                 }

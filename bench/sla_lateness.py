@@ -115,6 +115,7 @@ def main() -> None:
                             "rules": str(rules),
                             "auth": {"email": "escalator@acme.example", "api_token": "t"},
                             "rate_limit": {"requests_per_minute": 10**7, "ticket_updates_per_minute": 10**7},
+                            "reconcile": {"every": "off"},
                         }
                     }
                 }
