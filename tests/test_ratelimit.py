@@ -19,6 +19,7 @@ import redis
 import responses
 
 from connectors.errors import RateLimited
+from connectors.fakes import TokenBucket
 from connectors.http import VendorHttp
 from connectors.ratelimit import (
     EVERY_CALL_A_REQUEST,
@@ -33,7 +34,7 @@ from connectors.ratelimit import (
 )
 from connectors.zendesk import TICKET_UPDATE_CALLS, ZENDESK_LIMITS, ZendeskConnector, read_rate_limits
 from connectors.zendesk.api import ZendeskClient
-from connectors.zendesk.fake import FakeZendesk, TokenBucket
+from connectors.zendesk.fake import FakeZendesk
 from plugin import keys
 from plugin.config import DEFAULT_RATE_LIMITS, Config
 from plugin.embedded import ThreadWorker

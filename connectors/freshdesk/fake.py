@@ -30,8 +30,8 @@ import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from connectors.fakes import Fault, TokenBucket, injected_fault
 from connectors.freshdesk.webhook import DOCUMENTED_BODY, SECRET_HEADER
-from connectors.zendesk.fake import TokenBucket
 
 OWN_AGENT_ID = 900
 """The agent whose API key Escalator uses."""
@@ -62,15 +62,6 @@ def _text(markup: str) -> str:
 
 FRESHDESK_TICKET_UPDATE = re.compile(r"(PUT /api/v2/tickets/\d+|POST /api/v2/tickets/bulk_update)")
 """Calls under Freshdesk's ticket-update limit; notes and replies count only against the account's."""
-
-
-@dataclass
-class Fault:
-    pattern: re.Pattern[str]
-    status: int
-    times: int
-    retry_after: float | None = None
-    delay: float = 0.0
 
 
 def _error(status: int, *errors: tuple[str, str, str]) -> tuple[Response, int]:
@@ -514,18 +505,11 @@ class FakeFreshdesk:
     # --- the REST API --------------------------------------------------------------------------------------
 
     def _fault(self) -> Response | None:
-        line = f"{request.method} {request.path}"
-        for fault in self.faults:
-            if fault.times > 0 and fault.pattern.search(line):
-                fault.times -= 1
-                if fault.delay:
-                    time.sleep(fault.delay)
-                response = jsonify({"code": "injected", "message": f"injected {fault.status}"})
-                response.status_code = fault.status
-                if fault.retry_after is not None:
-                    response.headers["Retry-After"] = str(fault.retry_after)
-                return response
-        return None
+        return injected_fault(
+            self.faults,
+            f"{request.method} {request.path}",
+            lambda status: {"code": "injected", "message": f"injected {status}"},
+        )
 
     def stats(self, ticket: Mapping[str, Any]) -> dict[str, Any]:
         """`include=stats`: when agents first and last answered publicly, and when the requester last did."""

@@ -29,6 +29,7 @@ import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from connectors.fakes import Fault, TokenBucket, injected_fault
 from connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 OWN_USER_ID = 900
@@ -50,51 +51,8 @@ def _event_time(now: datetime, updated_at: str) -> datetime:
     return now if now >= updated else updated.replace(microsecond=now.microsecond)
 
 
-@dataclass
-class Fault:
-    pattern: re.Pattern[str]
-    status: int
-    times: int
-    retry_after: float | None = None
-    delay: float = 0.0
-
-
 TICKET_UPDATE = re.compile(r"PUT /api/v2/tickets/(\d+|update_many)(\.json)?")
 """Calls the fake counts against the Update Ticket limit."""
-
-
-class TokenBucket:
-    """`limit` calls per `period` seconds, bursts of up to `limit`: the budget a rate-limited fake enforces."""
-
-    def __init__(self, limit: int, period: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self.period = period
-        self.clock = clock
-        self.tokens = float(limit)
-        self._at = clock()
-
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(float(self.limit), self.tokens + (now - self._at) * self.limit / self.period)
-        self._at = now
-
-    def wait(self) -> float:
-        """Seconds until one call fits (0 when it fits now)."""
-        self._refill()
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) * self.period / self.limit
-
-    def take(self, count: float = 1.0) -> None:
-        self._refill()
-        self.tokens -= count
-
-    def remaining(self) -> int:
-        self._refill()
-        return max(0, math.floor(self.tokens))
-
-    def resets(self) -> int:
-        """Seconds until the bucket is full again: the token bucket's "window reset"."""
-        self._refill()
-        return math.ceil((self.limit - self.tokens) * self.period / self.limit)
 
 
 @dataclass
@@ -506,18 +464,11 @@ class FakeZendesk:
         return response
 
     def _fault(self) -> Response | None:
-        line = f"{request.method} {request.path}"
-        for fault in self.faults:
-            if fault.times > 0 and fault.pattern.search(line):
-                fault.times -= 1
-                if fault.delay:
-                    time.sleep(fault.delay)
-                response = jsonify({"error": "Injected", "description": f"injected {fault.status}"})
-                response.status_code = fault.status
-                if fault.retry_after is not None:
-                    response.headers["Retry-After"] = str(fault.retry_after)
-                return response
-        return None
+        return injected_fault(
+            self.faults,
+            f"{request.method} {request.path}",
+            lambda status: {"error": "Injected", "description": f"injected {status}"},
+        )
 
     def metric_set(self, ticket: dict[str, Any]) -> dict[str, Any]:
         """A ticket's metric set as the export sideloads it: replies and the first reply time, from comments."""

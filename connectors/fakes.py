@@ -1,0 +1,72 @@
+"""What both fake help desks share: injected failures and token-bucket rate limits."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, jsonify
+
+
+@dataclass
+class Fault:
+    """The next `times` requests whose 'METHOD path' matches `pattern` answer `status` (after `delay` s)."""
+
+    pattern: re.Pattern[str]
+    status: int
+    times: int
+    retry_after: float | None = None
+    delay: float = 0.0
+
+
+def injected_fault(faults: Sequence[Fault], line: str, body: Callable[[int], Mapping[str, Any]]) -> Response | None:
+    """The answer of the first live fault matching `line` ('METHOD path'), in the vendor's error `body`."""
+    for fault in faults:
+        if fault.times > 0 and fault.pattern.search(line):
+            fault.times -= 1
+            if fault.delay:
+                time.sleep(fault.delay)
+            response = jsonify(body(fault.status))
+            response.status_code = fault.status
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = str(fault.retry_after)
+            return response
+    return None
+
+
+class TokenBucket:
+    """`limit` calls per `period` seconds, bursts of up to `limit`: the budget a rate-limited fake enforces."""
+
+    def __init__(self, limit: int, period: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.period = period
+        self.clock = clock
+        self.tokens = float(limit)
+        self._at = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(float(self.limit), self.tokens + (now - self._at) * self.limit / self.period)
+        self._at = now
+
+    def wait(self) -> float:
+        """Seconds until one call fits (0 when it fits now)."""
+        self._refill()
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) * self.period / self.limit
+
+    def take(self, count: float = 1.0) -> None:
+        self._refill()
+        self.tokens -= count
+
+    def remaining(self) -> int:
+        self._refill()
+        return max(0, math.floor(self.tokens))
+
+    def resets(self) -> int:
+        """Seconds until the bucket is full again: the token bucket's "window reset"."""
+        self._refill()
+        return math.ceil((self.limit - self.tokens) * self.period / self.limit)
