@@ -70,3 +70,13 @@ class TokenBucket:
         """Seconds until the bucket is full again: the token bucket's "window reset"."""
         self._refill()
         return math.ceil((self.limit - self.tokens) * self.period / self.limit)
+
+
+def admit(buckets: Sequence[TokenBucket]) -> float:
+    """Take one token from every bucket a call draws on and return 0, or, when any is empty, take none and
+    return the seconds until the call would fit (the caller answers 429 with its own Retry-After form)."""
+    wait = max((bucket.wait() for bucket in buckets), default=0.0)
+    if wait <= 0:
+        for bucket in buckets:
+            bucket.take()
+    return wait

@@ -30,7 +30,7 @@ import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from connectors.fakes import Fault, TokenBucket, injected_fault
+from connectors.fakes import Fault, TokenBucket, admit, injected_fault
 from connectors.freshdesk.webhook import DOCUMENTED_BODY, SECRET_HEADER
 
 OWN_AGENT_ID = 900
@@ -481,16 +481,13 @@ class FakeFreshdesk:
         line = f"{request.method} {request.path}"
         names = ["requests", "ticket-updates"] if FRESHDESK_TICKET_UPDATE.fullmatch(line) else ["requests"]
         with self._lock:
-            buckets = [self.buckets[name] for name in names if name in self.buckets]
-            wait = max((bucket.wait() for bucket in buckets), default=0.0)
+            wait = admit([self.buckets[name] for name in names if name in self.buckets])
             if wait > 0:
                 self.rate_limited.append((request.method, request.path))
                 response = jsonify({"code": "rate_limit_exceeded", "message": "You have exceeded the limit"})
                 response.status_code = 429
                 response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
                 return response
-            for bucket in buckets:
-                bucket.take()
         return None
 
     def _rate_headers(self, response: Response) -> Response:

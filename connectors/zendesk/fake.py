@@ -29,7 +29,7 @@ import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from connectors.fakes import Fault, TokenBucket, injected_fault
+from connectors.fakes import Fault, TokenBucket, admit, injected_fault
 from connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 OWN_USER_ID = 900
@@ -433,15 +433,13 @@ class FakeZendesk:
             return None
         with self._lock:
             buckets = self._buckets_for(line)
-            wait = max((bucket.wait() for bucket in buckets), default=0.0)
+            wait = admit(buckets)
             if wait > 0:
                 self.rate_limited.append((request.method, request.path))
                 response = jsonify({"error": "APIRateLimitExceeded", "description": f"Rate limit exceeded: {line}"})
                 response.status_code = 429
                 response.headers["Retry-After"] = f"{math.ceil(wait * 1000) / 1000:g}"
                 return response
-            for bucket in buckets:
-                bucket.take()
             if buckets:
                 self.admitted.append((buckets[0].clock(), line))
         return None
@@ -500,14 +498,13 @@ class FakeZendesk:
         now = datetime.now(UTC).timestamp()
         if self.export_bucket is not None:
             with self._lock:
-                wait = self.export_bucket.wait()
+                wait = admit([self.export_bucket])
                 if wait > 0:
                     self.rate_limited.append((request.method, request.path))
                     response = jsonify({"error": "APIRateLimitExceeded", "description": "Too many export requests"})
                     response.status_code = 429
                     response.headers["Retry-After"] = str(math.ceil(wait))
                     return response
-                self.export_bucket.take()
         per_page = min(1000, max(1, int(request.args.get("per_page", 1000))))
         cursor = request.args.get("cursor")
         if cursor:
