@@ -11,6 +11,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from connectors.errors import VendorError
+from plugin.config import Config
 from rules.calendar import CalendarError
 from rules.durations import DurationError, parse_duration
 from rules.errors import PolicyError
@@ -77,7 +78,7 @@ def cmd_due(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _runtime_from_env(optional_env: Collection[str] = ()) -> object:
+def _config_from_env(optional_env: Collection[str] = ()) -> Config:
     from plugin.config import ConfigError, load_config
 
     path = os.environ.get("ESCALATOR_CONFIG")
@@ -94,12 +95,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import waitress
 
     from plugin.app import create_app
-    from plugin.config import Config
     from plugin.embedded import EmbeddedService
     from plugin.runtime import Runtime
 
-    config = _runtime_from_env()
-    assert isinstance(config, Config)
+    config = _config_from_env()
     if os.environ.get("REDIS_URL"):
         runtime = Runtime(config, redis.Redis.from_url(os.environ["REDIS_URL"]))
         print(f"escalator: receiving webhooks on http://{args.host}:{args.port} (Redis {_redacted_url()})")
@@ -125,14 +124,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from plugin.admin.reconcile import start_reconciler
     from plugin.clock import start_timer_loop
-    from plugin.config import Config
     from plugin.embedded import run_sweeper
     from plugin.runtime import QUEUE_NAME, Runtime, install
 
     if not os.environ.get("REDIS_URL"):
         return _fail("set REDIS_URL: a worker shares Redis with the receiver (embedded mode needs no worker)")
-    config = _runtime_from_env()
-    assert isinstance(config, Config)
+    config = _config_from_env()
     connection = redis.Redis.from_url(os.environ["REDIS_URL"])
     runtime = Runtime(config, connection)
     install(runtime)
@@ -154,11 +151,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
     import redis
 
-    from plugin.config import Config
     from plugin.metrics import format_report, kpi_report
 
-    config = _runtime_from_env()
-    assert isinstance(config, Config)
+    config = _config_from_env()
     if args.tenant not in config.tenants:
         return _fail(f"no tenant '{args.tenant}' in the configuration (tenants: {', '.join(sorted(config.tenants))})")
     if not os.environ.get("REDIS_URL"):
@@ -183,12 +178,10 @@ def _admin_runtime(tenant: str, *, need_redis: bool) -> object:
     import redis
 
     from connectors.zendesk.oauth import uses_refresh
-    from plugin.config import Config
     from plugin.embedded import embedded_redis
     from plugin.runtime import Runtime
 
-    config = _runtime_from_env(ADMIN_OPTIONAL_ENV)
-    assert isinstance(config, Config)
+    config = _config_from_env(ADMIN_OPTIONAL_ENV)
     if tenant not in config.tenants:
         known = ", ".join(sorted(config.tenants))
         raise SystemExit(_fail(f"no tenant '{tenant}' in the configuration (tenants: {known})"))

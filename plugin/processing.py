@@ -61,9 +61,12 @@ def process_ticket(runtime: Runtime, tenant: str, ticket_id: str, events: list[T
         writes = _write(runtime, tenant, ticket_id, pending.plan)
         return Outcome(ticket_id, pending.consumed, pending.plan, writes, pending.state)
     client = runtime.client(tenant)
+    base = load_state(runtime, tenant, ticket_id)  # unchanged until `finish`, so read once for every attempt
     for attempt in range(CONFLICT_RETRIES):
-        fresh = current_ticket(runtime, tenant, ticket_id, events) if attempt == 0 else client.fetch_ticket(ticket_id)
-        state, plan = decide(runtime, tenant, ticket_id, events, fresh)
+        fresh = (
+            current_ticket(runtime, tenant, ticket_id, events, base) if attempt == 0 else client.fetch_ticket(ticket_id)
+        )
+        state, plan = decide(runtime, tenant, ticket_id, events, fresh, base)
         decided = Outcome(ticket_id, len(events), plan, 0, state, time.time(), events)
         if not plan.has_writes():
             return decided
@@ -83,26 +86,28 @@ def process_ticket(runtime: Runtime, tenant: str, ticket_id: str, events: list[T
     raise TransientError(f"ticket {ticket_id} kept changing during {CONFLICT_RETRIES} attempts; will retry")
 
 
-def current_ticket(runtime: Runtime, tenant: str, ticket_id: str, events: list[TicketEvent]) -> Ticket:
+def current_ticket(
+    runtime: Runtime, tenant: str, ticket_id: str, events: list[TicketEvent], state: TicketState
+) -> Ticket:
     """The ticket to decide on: from the events' own snapshots where the connector can (one API call fewer
     per event), read back when the events are older than what the state has already seen."""
     client = runtime.client(tenant)
     if not isinstance(client, SnapshotReader):
         return client.fetch_ticket(ticket_id)
-    seen = load_state(runtime, tenant, ticket_id).last_event_at
+    seen = state.last_event_at
     newest = max(event.occurred_at for event in events)
     behind = seen is not None and instant_key(seen) > newest
     return client.ticket_for(ticket_id, events, fields=runtime.policy(tenant).fields_read, read_back=behind)
 
 
 def decide(
-    runtime: Runtime, tenant: str, ticket_id: str, events: list[TicketEvent], fresh: Ticket
+    runtime: Runtime, tenant: str, ticket_id: str, events: list[TicketEvent], fresh: Ticket, state: TicketState
 ) -> tuple[TicketState, Plan]:
     """Evaluate the events in order against the remembered state and the ticket as it is now."""
     client = runtime.client(tenant)
     policy = runtime.policy(tenant)
     own_id = client.own_user_id()
-    state, plan, ticket = load_state(runtime, tenant, ticket_id), Plan(), fresh
+    plan, ticket = Plan(), fresh  # evaluate() copies the state; the caller's stays untouched
     for event in sorted(events, key=lambda event: event.occurred_at):
         if event.detail.get("fetch_comment") and event.comment is None:
             event = replace(event, comment=client.latest_comment(ticket_id))
