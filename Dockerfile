@@ -11,12 +11,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/escalator
 WORKDIR /src
 # Dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
+COPY escalator/__init__.py ./escalator/
 COPY plugin ./plugin
 COPY connectors ./connectors
 COPY rules ./rules
+COPY fakedesk ./fakedesk
 RUN /opt/escalator/bin/pip install . \
- && /opt/escalator/bin/python -c "from plugin.config import config_schema; from rules.loader import load_policy_file; from plugin.demo import seed_policy_path; config_schema(); load_policy_file(seed_policy_path())"
+ && /opt/escalator/bin/python -c "from escalator.plugin.config import config_schema; from escalator.rules.loader import load_policy_file; from escalator.plugin.demo import seed_policy_path; config_schema(); load_policy_file(seed_policy_path())"
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from rules.calendar import ALWAYS_OPEN, BusinessCalendar
+from escalator.rules.calendar import ALWAYS_OPEN, BusinessCalendar
 
 # The "business" calendar of rules/seed-policy.json (DESIGN.md §5).
 SEED_SPEC = {

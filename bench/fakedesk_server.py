@@ -13,7 +13,7 @@ from typing import Any
 import waitress
 from flask import jsonify
 
-from connectors.zendesk.fake import FakeZendesk
+from escalator.fakedesk.zendesk import FakeZendesk
 
 
 def main() -> None:

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, private_redis  # noqa: E402
-from connectors.zendesk.fake import FakeZendesk  # noqa: E402
-from connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign  # noqa: E402
+from escalator.connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign  # noqa: E402
+from escalator.fakedesk.zendesk import FakeZendesk  # noqa: E402
 
 SECRET = "bench-secret"
 PYTHON = sys.executable

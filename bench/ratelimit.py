@@ -29,12 +29,12 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import private_redis
-from connectors.errors import RateLimited
-from connectors.http import VendorHttp
-from connectors.ratelimit import REQUESTS, TICKET_UPDATES
-from connectors.zendesk import ZENDESK_LIMITS
-from connectors.zendesk.fake import FakeZendesk
-from plugin.ratelimit import Budget, RedisRateLimiter, budgets_from_config
+from escalator.connectors.errors import RateLimited
+from escalator.connectors.http import VendorHttp
+from escalator.connectors.ratelimit import REQUESTS, TICKET_UPDATES
+from escalator.connectors.zendesk import ZENDESK_LIMITS
+from escalator.fakedesk.zendesk import FakeZendesk
+from escalator.plugin.ratelimit import Budget, RedisRateLimiter, budgets_from_config
 
 TENANT = "bench"
 

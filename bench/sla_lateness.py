@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, private_redis  # noqa: E402
 from bench.pipeline import ESCALATOR, PYTHON, Processes, blast, payloads, wait_http  # noqa: E402
-from plugin import keys  # noqa: E402
-from plugin.timers import TimerStore  # noqa: E402
+from escalator.plugin import keys  # noqa: E402
+from escalator.plugin.timers import TimerStore  # noqa: E402
 
 TARGET_SECONDS = 6.0
 POLICY = {

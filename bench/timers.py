@@ -27,7 +27,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import private_redis
-from plugin.timers import FiredTimer, TimerLoop, TimerStore
+from escalator.plugin.timers import FiredTimer, TimerLoop, TimerStore
 
 DAY = 86_400.0
 TENANTS = [f"tenant{i:03d}" for i in range(200)]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from rules.model import Comment
+from escalator.rules.model import Comment
 
 DONE_STATUSES = frozenset({"solved", "closed", "deleted"})
 """Tickets the admin commands leave alone: nothing left to escalate (and closed ones cannot be updated)."""

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from rules.model import Comment, Ticket, TicketEvent
-from rules.plan import Plan
+from escalator.rules.model import Comment, Ticket, TicketEvent
+from escalator.rules.plan import Plan
 
 
 @dataclass(frozen=True)

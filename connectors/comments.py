@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from connectors.base import CommentLedger
-from rules.plan import Plan, PlannedComment
+from escalator.connectors.base import CommentLedger
+from escalator.rules.plan import Plan, PlannedComment
 
 
 def same_text(left: str, right: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from connectors.errors import PermanentError
+from escalator.connectors.errors import PermanentError
 
 
 def resolve_group(group: str | int, directory: Callable[[bool], Mapping[str, str]], desk: str) -> str:

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connectors.errors import ConflictError, PermanentError, RateLimited, TransientError
-from connectors.ratelimit import EVERY_CALL_A_REQUEST, Observation, RateLimiter, VendorLimits
+from escalator.connectors.errors import ConflictError, PermanentError, RateLimited, TransientError
+from escalator.connectors.ratelimit import EVERY_CALL_A_REQUEST, Observation, RateLimiter, VendorLimits
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from connectors.base import Connector
-from connectors.freshdesk import FreshdeskConnector
-from connectors.zendesk import ZendeskConnector
+from escalator.connectors.base import Connector
+from escalator.connectors.freshdesk import FreshdeskConnector
+from escalator.connectors.zendesk import ZendeskConnector
 
 CONNECTORS: dict[str, Connector] = {
     "zendesk": ZendeskConnector(),

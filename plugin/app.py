@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from plugin.runtime import Runtime
-from plugin.webhooks import MAX_BODY_BYTES, blueprint, health
+from escalator.plugin.runtime import Runtime
+from escalator.plugin.webhooks import MAX_BODY_BYTES, blueprint, health
 
 
 def create_app(runtime: Runtime) -> Flask:

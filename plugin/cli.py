@@ -10,13 +10,13 @@ import threading
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from connectors.errors import VendorError
-from plugin.config import Config
-from rules.calendar import CalendarError
-from rules.durations import DurationError, parse_duration
-from rules.errors import PolicyError
-from rules.loader import load_policy_file
-from rules.model import format_instant, parse_instant
+from escalator.connectors.errors import VendorError
+from escalator.plugin.config import Config
+from escalator.rules.calendar import CalendarError
+from escalator.rules.durations import DurationError, parse_duration
+from escalator.rules.errors import PolicyError
+from escalator.rules.loader import load_policy_file
+from escalator.rules.model import format_instant, parse_instant
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -79,7 +79,7 @@ def cmd_due(args: argparse.Namespace) -> int:
 
 
 def _config_from_env(optional_env: Collection[str] = ()) -> Config:
-    from plugin.config import ConfigError, load_config
+    from escalator.plugin.config import ConfigError, load_config
 
     path = os.environ.get("ESCALATOR_CONFIG")
     if not path:
@@ -94,9 +94,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import redis
     import waitress
 
-    from plugin.app import create_app
-    from plugin.embedded import EmbeddedService
-    from plugin.runtime import Runtime
+    from escalator.plugin.app import create_app
+    from escalator.plugin.embedded import EmbeddedService
+    from escalator.plugin.runtime import Runtime
 
     config = _config_from_env()
     if os.environ.get("REDIS_URL"):
@@ -122,10 +122,10 @@ def _redacted_url() -> str:
 def cmd_worker(args: argparse.Namespace) -> int:
     import redis
 
-    from plugin.admin.reconcile import start_reconciler
-    from plugin.clock import start_timer_loop
-    from plugin.embedded import run_sweeper
-    from plugin.runtime import QUEUE_NAME, Runtime, install
+    from escalator.plugin.admin.reconcile import start_reconciler
+    from escalator.plugin.clock import start_timer_loop
+    from escalator.plugin.embedded import run_sweeper
+    from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 
     if not os.environ.get("REDIS_URL"):
         return _fail("set REDIS_URL: a worker shares Redis with the receiver (embedded mode needs no worker)")
@@ -151,7 +151,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
     import redis
 
-    from plugin.metrics import format_report, kpi_report
+    from escalator.plugin.metrics import format_report, kpi_report
 
     config = _config_from_env()
     if args.tenant not in config.tenants:
@@ -164,7 +164,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from plugin.demo import run_demo
+    from escalator.plugin.demo import run_demo
 
     return run_demo(sys.stdout)
 
@@ -177,9 +177,9 @@ def _admin_runtime(tenant: str, *, need_redis: bool) -> object:
     """A runtime for an admin command on REDIS_URL (the workers' Redis: queue, checkpoints, OAuth tokens)."""
     import redis
 
-    from connectors.zendesk.oauth import uses_refresh
-    from plugin.embedded import embedded_redis
-    from plugin.runtime import Runtime
+    from escalator.connectors.zendesk.oauth import uses_refresh
+    from escalator.plugin.embedded import embedded_redis
+    from escalator.plugin.runtime import Runtime
 
     config = _config_from_env(ADMIN_OPTIONAL_ENV)
     if tenant not in config.tenants:
@@ -198,8 +198,8 @@ def _admin_runtime(tenant: str, *, need_redis: bool) -> object:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from plugin.admin.install import Install
-    from plugin.runtime import Runtime
+    from escalator.plugin.admin.install import Install
+    from escalator.plugin.runtime import Runtime
 
     runtime = _admin_runtime(args.tenant, need_redis=False)
     assert isinstance(runtime, Runtime)
@@ -223,9 +223,9 @@ def _since(text: str) -> datetime:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from plugin.admin import EXIT_PROBLEM
-    from plugin.admin.backfill import Backfill, BackfillBusy
-    from plugin.runtime import Runtime
+    from escalator.plugin.admin import EXIT_PROBLEM
+    from escalator.plugin.admin.backfill import Backfill, BackfillBusy
+    from escalator.plugin.runtime import Runtime
 
     runtime = _admin_runtime(args.tenant, need_redis=not args.dry_run)
     assert isinstance(runtime, Runtime)
@@ -246,9 +246,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from plugin.admin import EXIT_PROBLEM
-    from plugin.admin.reconcile import ReconcileBusy, Reconciler, print_report
-    from plugin.runtime import Runtime
+    from escalator.plugin.admin import EXIT_PROBLEM
+    from escalator.plugin.admin.reconcile import ReconcileBusy, Reconciler, print_report
+    from escalator.plugin.runtime import Runtime
 
     runtime = _admin_runtime(args.tenant, need_redis=True)
     assert isinstance(runtime, Runtime)

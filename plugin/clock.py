@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from plugin.runtime import Runtime
-from plugin.timers import FiredTimer, TimerLoop
-from rules.model import TicketEvent
-from rules.schedule import desired_timers
-from rules.state import TicketState
+from escalator.plugin.runtime import Runtime
+from escalator.plugin.timers import FiredTimer, TimerLoop
+from escalator.rules.model import TicketEvent
+from escalator.rules.schedule import desired_timers
+from escalator.rules.state import TicketState
 
 log = logging.getLogger(__name__)
 

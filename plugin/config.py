@@ -17,8 +17,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from rules.durations import DurationError, parse_duration
-from rules.errors import child
+from escalator.rules.durations import DurationError, parse_duration
+from escalator.rules.errors import child
 
 DEFAULT_RATE_LIMITS: dict[str, dict[str, int]] = {
     # The smallest paid plans: safe until the admin says the account has more.
@@ -80,7 +80,7 @@ class Config:
 
 @cache
 def config_schema() -> dict[str, Any]:
-    text = resources.files("plugin").joinpath("config_schema.json").read_text(encoding="utf-8")
+    text = resources.files("escalator.plugin").joinpath("config_schema.json").read_text(encoding="utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
 
 

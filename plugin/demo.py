@@ -16,19 +16,19 @@ from typing import TextIO
 import requests
 from werkzeug.serving import make_server
 
-from connectors.zendesk.fake import FakeZendesk
-from plugin import keys
-from plugin.app import create_app
-from plugin.config import Config, TenantConfig
-from plugin.embedded import EmbeddedService
-from plugin.runtime import Runtime
+from escalator.fakedesk.zendesk import FakeZendesk
+from escalator.plugin import keys
+from escalator.plugin.app import create_app
+from escalator.plugin.config import Config, TenantConfig
+from escalator.plugin.embedded import EmbeddedService
+from escalator.plugin.runtime import Runtime
 
 TENANT = "demo"
 SECRET = "demo-webhook-secret"
 
 
 def seed_policy_path() -> Path:
-    return Path(str(resources.files("rules").joinpath("seed-policy.json")))
+    return Path(str(resources.files("escalator.rules").joinpath("seed-policy.json")))
 
 
 def demo_config(base_url: str) -> Config:

@@ -16,10 +16,10 @@ import redis
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
-from plugin.clock import start_timer_loop
-from plugin.config import Config
-from plugin.jobs import sweep
-from plugin.runtime import QUEUE_NAME, Runtime, install
+from escalator.plugin.clock import start_timer_loop
+from escalator.plugin.config import Config
+from escalator.plugin.jobs import sweep
+from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class EmbeddedService:
             thread.start()
         self.threads.append(start_timer_loop(self.runtime, self.stop_event))
         if self.reconcile:
-            from plugin.admin.reconcile import start_reconciler
+            from escalator.plugin.admin.reconcile import start_reconciler
 
             self.threads.append(start_reconciler(self.runtime, self.stop_event))
         return self.runtime

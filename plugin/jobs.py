@@ -6,11 +6,11 @@ import json
 import logging
 import time
 
-from connectors.errors import PermanentError, RateLimited, TransientError
-from plugin.clock import schedule_timers
-from plugin.processing import process_ticket, record
-from plugin.queue import MAX_ATTEMPTS
-from plugin.runtime import Runtime, current
+from escalator.connectors.errors import PermanentError, RateLimited, TransientError
+from escalator.plugin.clock import schedule_timers
+from escalator.plugin.processing import process_ticket, record
+from escalator.plugin.queue import MAX_ATTEMPTS
+from escalator.plugin.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from plugin import keys
+from escalator.plugin import keys
 
 LEDGER_SECONDS = 30 * 24 * 3600
 """Longer than a decision can possibly be retried for."""

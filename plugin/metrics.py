@@ -11,8 +11,8 @@ from typing import Any
 
 import redis
 
-from plugin import keys
-from rules.model import parse_instant
+from escalator.plugin import keys
+from escalator.rules.model import parse_instant
 
 
 @dataclass

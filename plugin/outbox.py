@@ -13,10 +13,10 @@ from typing import Any
 
 import redis
 
-from plugin import keys
-from rules.plan import Plan, PlannedComment
-from rules.policy import Unit
-from rules.state import TicketState
+from escalator.plugin import keys
+from escalator.rules.plan import Plan, PlannedComment
+from escalator.rules.policy import Unit
+from escalator.rules.state import TicketState
 
 
 @dataclass

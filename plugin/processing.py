@@ -12,15 +12,15 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 
-from connectors.base import SnapshotReader
-from connectors.errors import ConflictError, TransientError
-from plugin import keys, outbox
-from plugin.ledger import RedisLedger
-from plugin.runtime import Runtime
-from rules.engine import evaluate
-from rules.model import Ticket, TicketEvent, format_instant
-from rules.plan import Plan, apply_plan
-from rules.state import TicketState, instant_key
+from escalator.connectors.base import SnapshotReader
+from escalator.connectors.errors import ConflictError, TransientError
+from escalator.plugin import keys, outbox
+from escalator.plugin.ledger import RedisLedger
+from escalator.plugin.runtime import Runtime
+from escalator.rules.engine import evaluate
+from escalator.rules.model import Ticket, TicketEvent, format_instant
+from escalator.rules.plan import Plan, apply_plan
+from escalator.rules.state import TicketState, instant_key
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import redis
 
-from plugin import keys
-from rules.model import TicketEvent
+from escalator.plugin import keys
+from escalator.rules.model import TicketEvent
 
 DEDUPE_SECONDS = 7 * 24 * 3600
 """How long a delivery id is remembered: longer than any vendor's retry schedule (Freshdesk: ~1.5 h)."""

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import redis
 
-from connectors.http import MAX_INLINE_WAIT
-from connectors.ratelimit import REQUESTS, TICKET_UPDATES, Admission, Observation
-from plugin import keys
+from escalator.connectors.http import MAX_INLINE_WAIT
+from escalator.connectors.ratelimit import REQUESTS, TICKET_UPDATES, Admission, Observation
+from escalator.plugin import keys
 
 HEADROOM = 0.9
 """Share of the configured budget we spend: the rest absorbs network jitter (a request that leaves on time

@@ -16,15 +16,15 @@ from pathlib import Path
 import redis
 from rq import Queue
 
-from connectors.base import Connector, DeskClient
-from connectors.registry import CONNECTORS
-from plugin.config import Config, TenantConfig
-from plugin.queue import EventQueue
-from plugin.timers import TimerStore
-from rules.errors import PolicyError
-from rules.loader import load_policy_file
-from rules.model import TicketEvent
-from rules.policy import Policy
+from escalator.connectors.base import Connector, DeskClient
+from escalator.connectors.registry import CONNECTORS
+from escalator.plugin.config import Config, TenantConfig
+from escalator.plugin.queue import EventQueue
+from escalator.plugin.timers import TimerStore
+from escalator.rules.errors import PolicyError
+from escalator.rules.loader import load_policy_file
+from escalator.rules.model import TicketEvent
+from escalator.rules.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ class Runtime:
         sharing rotated OAuth tokens there)."""
         with self._lock:
             if tenant not in self._clients:
-                from plugin.ratelimit import tenant_limiter
-                from plugin.tokens import RedisTokenStore
+                from escalator.plugin.ratelimit import tenant_limiter
+                from escalator.plugin.tokens import RedisTokenStore
 
                 config = self.tenant(tenant)
                 limiter = tenant_limiter(self.redis, config.name, config.rate_limit)
@@ -109,7 +109,7 @@ class Runtime:
         return True
 
     def _enqueue_drain(self, tenant: str, token: str) -> None:
-        self.jobs.enqueue("plugin.jobs.drain", tenant, token, result_ttl=0, failure_ttl=7 * 24 * 3600)
+        self.jobs.enqueue("escalator.plugin.jobs.drain", tenant, token, result_ttl=0, failure_ttl=7 * 24 * 3600)
 
     def idle(self, tenant: str) -> bool:
         """No event of the tenant waiting, held or queued as a job: what demos and tests wait for."""
@@ -150,7 +150,7 @@ def current() -> Runtime:
     """The installed runtime, or one built from ESCALATOR_CONFIG and REDIS_URL (an `escalator worker`)."""
     global _current
     if _current is None:
-        from plugin.config import load_config
+        from escalator.plugin.config import load_config
 
         config = load_config(os.environ["ESCALATOR_CONFIG"])
         _current = Runtime(config, redis.Redis.from_url(os.environ["REDIS_URL"]))

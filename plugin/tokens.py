@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from redis.exceptions import LockError
 
-from plugin import keys
+from escalator.plugin import keys
 
 REFRESH_LOCK_SECONDS = 30.0
 """A refresh is one HTTP call; a holder that died frees the lock after this long."""

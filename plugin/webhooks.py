@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from connectors.errors import WebhookRejected
-from connectors.registry import CONNECTORS
-from plugin.metrics import prometheus
-from plugin.runtime import Runtime
+from escalator.connectors.errors import WebhookRejected
+from escalator.connectors.registry import CONNECTORS
+from escalator.plugin.metrics import prometheus
+from escalator.plugin.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from rules.errors import RuleProblem, child, suggest
-from rules.facts import Facts, known_field_names, resolve_field
-from rules.operators import MISSING, OPERATORS, OperatorValueError, compile_comparison
+from escalator.rules.errors import RuleProblem, child, suggest
+from escalator.rules.facts import Facts, known_field_names, resolve_field
+from escalator.rules.operators import MISSING, OPERATORS, OperatorValueError, compile_comparison
 
 Predicate = Callable[[Facts], bool]
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from rules.facts import Facts
-from rules.model import Ticket, TicketEvent, format_instant, parse_instant
-from rules.plan import Plan, PlannedComment
-from rules.policy import Action, Policy, Trigger, Unit, raise_priority
-from rules.sla import SlaClock, crossed, update_clocks
-from rules.state import Escalation, TicketState, instant_key
+from escalator.rules.facts import Facts
+from escalator.rules.model import Ticket, TicketEvent, format_instant, parse_instant
+from escalator.rules.plan import Plan, PlannedComment
+from escalator.rules.policy import Action, Policy, Trigger, Unit, raise_priority
+from escalator.rules.sla import SlaClock, crossed, update_clocks
+from escalator.rules.state import Escalation, TicketState, instant_key
 
 CLOCK_EVENTS: frozenset[str] = frozenset({"timer.elapsed", "sla.warning", "sla.breached"})
 """Events raised by Escalator's own clocks: they report time passing, never activity on the ticket."""

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules.model import Ticket, TicketEvent
-from rules.state import TicketState
+from escalator.rules.model import Ticket, TicketEvent
+from escalator.rules.state import TicketState
 
 
 @dataclass

@@ -19,12 +19,12 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from rules.calendar import ALWAYS_OPEN, BusinessCalendar, CalendarError
-from rules.conditions import Predicate, always, compile_condition, fields_used
-from rules.durations import DurationError, parse_duration
-from rules.errors import PolicyError, RuleProblem, child, suggest
-from rules.policy import DEFAULT_PAUSE_ON, SLA_METRICS, Action, Policy, Segment, SlaTarget, Trigger, Unit
-from rules.templates import MessageTemplate, compile_template
+from escalator.rules.calendar import ALWAYS_OPEN, BusinessCalendar, CalendarError
+from escalator.rules.conditions import Predicate, always, compile_condition, fields_used
+from escalator.rules.durations import DurationError, parse_duration
+from escalator.rules.errors import PolicyError, RuleProblem, child, suggest
+from escalator.rules.policy import DEFAULT_PAUSE_ON, SLA_METRICS, Action, Policy, Segment, SlaTarget, Trigger, Unit
+from escalator.rules.templates import MessageTemplate, compile_template
 
 RESERVED_TARGETS = frozenset({"next"})
 
@@ -45,7 +45,7 @@ _CALENDAR_DETAIL = re.compile(r"^(?P<where>[a-z_]+(?:\.[a-z_]+|\[\d+\])*): (?P<m
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads(resources.files("rules").joinpath("schema.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(resources.files("escalator.rules").joinpath("schema.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
 def load_policy_file(path: str | Path) -> Policy:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from rules.model import Ticket
-from rules.policy import Unit
+from escalator.rules.model import Ticket
+from escalator.rules.policy import Unit
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from rules.calendar import ALWAYS_OPEN, BusinessCalendar
-from rules.conditions import Predicate
-from rules.model import PRIORITIES
-from rules.templates import MessageTemplate
+from escalator.rules.calendar import ALWAYS_OPEN, BusinessCalendar
+from escalator.rules.conditions import Predicate
+from escalator.rules.model import PRIORITIES
+from escalator.rules.templates import MessageTemplate
 
 DEFAULT_PAUSE_ON: frozenset[str] = frozenset({"pending", "on_hold"})
 SLA_METRICS: tuple[str, ...] = ("first_response", "next_response", "resolution")

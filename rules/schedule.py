@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rules.model import parse_instant
-from rules.policy import Policy
-from rules.sla import SlaClock, next_alert
-from rules.state import TicketState
+from escalator.rules.model import parse_instant
+from escalator.rules.policy import Policy
+from escalator.rules.sla import SlaClock, next_alert
+from escalator.rules.state import TicketState
 
 SLA_TIMER = "sla:"
 TRIGGER_TIMER = "trigger:"

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rules.calendar import ALWAYS_OPEN, BusinessCalendar
-from rules.model import Ticket, TicketEvent, format_instant, parse_instant
-from rules.policy import DEFAULT_PAUSE_ON, Policy, SlaTarget
+from escalator.rules.calendar import ALWAYS_OPEN, BusinessCalendar
+from escalator.rules.model import Ticket, TicketEvent, format_instant, parse_instant
+from escalator.rules.policy import DEFAULT_PAUSE_ON, Policy, SlaTarget
 
 TOLERANCE_SECONDS = 0.001
 """Timers fire at the due instant, never before; float rounding may leave a threshold a hair short."""

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rules.model import parse_instant
+from escalator.rules.model import parse_instant
 
 ANCHORS: tuple[str, ...] = (
     "created",

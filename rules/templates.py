@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from rules.errors import RuleProblem, child, suggest
+from escalator.rules.errors import RuleProblem, child, suggest
 
 PLACEHOLDERS: dict[str, Any] = {
     "ticket": {

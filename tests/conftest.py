@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from connectors.zendesk.fake import FakeZendesk
+from escalator.fakedesk.zendesk import FakeZendesk
 from tests.support import SECRET, Pipeline, pipeline
 
 

@@ -13,12 +13,12 @@ import redis
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 
-from connectors.zendesk.fake import FakeZendesk
-from connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from plugin.app import create_app
-from plugin.config import Config, TenantConfig
-from plugin.demo import seed_policy_path
-from plugin.runtime import QUEUE_NAME, Runtime, install
+from escalator.connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from escalator.fakedesk.zendesk import FakeZendesk
+from escalator.plugin.app import create_app
+from escalator.plugin.config import Config, TenantConfig
+from escalator.plugin.demo import seed_policy_path
+from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 
 TENANT = "acme"
 SECRET = "s3cret-webhook-key"

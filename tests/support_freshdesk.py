@@ -13,12 +13,12 @@ import redis
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 
-from connectors.freshdesk.fake import OWN_AGENT_ID, FakeFreshdesk
-from plugin import keys
-from plugin.app import create_app
-from plugin.config import Config, TenantConfig
-from plugin.demo import seed_policy_path
-from plugin.runtime import QUEUE_NAME, Runtime, install
+from escalator.fakedesk.freshdesk import OWN_AGENT_ID, FakeFreshdesk
+from escalator.plugin import keys
+from escalator.plugin.app import create_app
+from escalator.plugin.config import Config, TenantConfig
+from escalator.plugin.demo import seed_policy_path
+from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 
 TENANT = "globex"
 SECRET = "fd-shared-secret-7f3a"

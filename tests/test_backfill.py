@@ -18,24 +18,24 @@ from typing import Any
 import pytest
 import redis
 
-from connectors.admin import TicketRecord
-from connectors.errors import TransientError
-from connectors.freshdesk.fake import FakeFreshdesk
-from connectors.zendesk.fake import FakeZendesk
-from plugin import keys
-from plugin.admin.backfill import Backfill, BackfillBusy, history_events
-from plugin.admin.progress import Progress
-from plugin.app import create_app
-from plugin.cli import main
-from plugin.clock import fire
-from plugin.config import Config
-from plugin.demo import seed_policy_path
-from plugin.ratelimit import Budget
-from plugin.runtime import Runtime, install
-from rules.engine import evaluate
-from rules.loader import load_policy_file
-from rules.model import Person, Ticket, format_instant, parse_instant
-from rules.state import TicketState
+from escalator.connectors.admin import TicketRecord
+from escalator.connectors.errors import TransientError
+from escalator.fakedesk.freshdesk import FakeFreshdesk
+from escalator.fakedesk.zendesk import FakeZendesk
+from escalator.plugin import keys
+from escalator.plugin.admin.backfill import Backfill, BackfillBusy, history_events
+from escalator.plugin.admin.progress import Progress
+from escalator.plugin.app import create_app
+from escalator.plugin.cli import main
+from escalator.plugin.clock import fire
+from escalator.plugin.config import Config
+from escalator.plugin.demo import seed_policy_path
+from escalator.plugin.ratelimit import Budget
+from escalator.plugin.runtime import Runtime, install
+from escalator.rules.engine import evaluate
+from escalator.rules.loader import load_policy_file
+from escalator.rules.model import Person, Ticket, format_instant, parse_instant
+from escalator.rules.state import TicketState
 from tests.support import TENANT, Pipeline
 from tests.support_freshdesk import TENANT as FD_TENANT
 from tests.support_freshdesk import FreshdeskPipeline, freshdesk_pipeline, new_desk

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rules.calendar import ALWAYS_OPEN, BusinessCalendar, CalendarError
-from rules.durations import parse_duration
+from escalator.rules.calendar import ALWAYS_OPEN, BusinessCalendar, CalendarError
+from escalator.rules.durations import parse_duration
 
 NY = ZoneInfo("America/New_York")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from plugin.cli import main
-from plugin.demo import seed_policy_path
+from escalator.plugin.cli import main
+from escalator.plugin.demo import seed_policy_path
 
 SEED = str(seed_policy_path())
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from plugin.app import create_app
-from plugin.cli import build_parser
-from plugin.config import Config
-from plugin.embedded import embedded_redis
-from plugin.runtime import Runtime
+from escalator.plugin.app import create_app
+from escalator.plugin.cli import build_parser
+from escalator.plugin.config import Config
+from escalator.plugin.embedded import embedded_redis
+from escalator.plugin.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,11 +109,12 @@ def test_the_wheel_carries_every_data_file_the_code_loads() -> None:
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     loaded = set()
     for source in [*ROOT.glob("plugin/**/*.py"), *ROOT.glob("rules/**/*.py"), *ROOT.glob("connectors/**/*.py")]:
-        loaded |= set(re.findall(r'resources\.files\("(\w+)"\)\.joinpath\("([^"]+)"\)', source.read_text()))
+        loaded |= set(re.findall(r'resources\.files\("escalator\.(\w+)"\)\.joinpath\("([^"]+)"\)', source.read_text()))
     assert ("plugin", "config_schema.json") in loaded and ("rules", "schema.json") in loaded
     for package, name in loaded:
         assert (ROOT / package / name).is_file()
-        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns.get(package, [])), f"{package}/{name}"
+        wanted = patterns.get(f"escalator.{package}", [])
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in wanted), f"{package}/{name}"
 
 
 def test_compose_runs_redis_as_a_database_beside_the_receiver_and_a_worker() -> None:

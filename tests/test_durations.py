@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules.durations import DurationError, parse_duration
+from escalator.rules.durations import DurationError, parse_duration
 
 MINUTE, HOUR, DAY = 60, 3_600, 86_400
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from rules.engine import Decision, evaluate, humanize, segments_of
-from rules.loader import load_policy, load_policy_file
-from rules.model import Comment, Organization, Person, Ticket, TicketEvent, format_instant
-from rules.plan import Plan, PlannedComment, apply_plan
-from rules.policy import Policy, raise_priority
-from rules.state import TicketState
-from rules.templates import ALL_PLACEHOLDERS
+from escalator.rules.engine import Decision, evaluate, humanize, segments_of
+from escalator.rules.loader import load_policy, load_policy_file
+from escalator.rules.model import Comment, Organization, Person, Ticket, TicketEvent, format_instant
+from escalator.rules.plan import Plan, PlannedComment, apply_plan
+from escalator.rules.policy import Policy, raise_priority
+from escalator.rules.state import TicketState
+from escalator.rules.templates import ALL_PLACEHOLDERS
 
 SEED_PATH = Path(__file__).parent.parent / "rules" / "seed-policy.json"
 SEED = load_policy_file(SEED_PATH)

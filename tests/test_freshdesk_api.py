@@ -16,14 +16,14 @@ import requests
 import responses
 from responses import matchers
 
-from connectors.errors import ConflictError, PermanentError, RateLimited, TransientError
-from connectors.freshdesk import FRESHDESK_LIMITS, FreshdeskConnector, read_rate_limits
-from connectors.freshdesk.api import PER_PAGE, FreshdeskClient, auth_headers, plain_text, to_html
-from connectors.http import VendorHttp
-from connectors.ratelimit import REQUESTS, TICKET_UPDATES, Observation
-from rules.model import Ticket, parse_instant
-from rules.plan import Plan, PlannedComment
-from rules.policy import Unit
+from escalator.connectors.errors import ConflictError, PermanentError, RateLimited, TransientError
+from escalator.connectors.freshdesk import FRESHDESK_LIMITS, FreshdeskConnector, read_rate_limits
+from escalator.connectors.freshdesk.api import PER_PAGE, FreshdeskClient, auth_headers, plain_text, to_html
+from escalator.connectors.http import VendorHttp
+from escalator.connectors.ratelimit import REQUESTS, TICKET_UPDATES, Observation
+from escalator.rules.model import Ticket, parse_instant
+from escalator.rules.plan import Plan, PlannedComment
+from escalator.rules.policy import Unit
 
 BASE = "https://globex.freshdesk.com"
 FIXTURES = Path(__file__).parent / "fixtures" / "freshdesk"

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from connectors.errors import PermanentError
-from connectors.freshdesk.api import FreshdeskClient, auth_headers
-from connectors.freshdesk.fake import HUMAN_AGENT_ID, OWN_AGENT_ID, FakeFreshdesk
-from connectors.freshdesk.webhook import SECRET_HEADER, parse_event, verify_request
-from connectors.http import VendorHttp
-from rules.plan import Plan
-from rules.policy import Unit
+from escalator.connectors.errors import PermanentError
+from escalator.connectors.freshdesk.api import FreshdeskClient, auth_headers
+from escalator.connectors.freshdesk.webhook import SECRET_HEADER, parse_event, verify_request
+from escalator.connectors.http import VendorHttp
+from escalator.fakedesk.freshdesk import HUMAN_AGENT_ID, OWN_AGENT_ID, FakeFreshdesk
+from escalator.rules.plan import Plan
+from escalator.rules.policy import Unit
 
 KEY = "fake-key"
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from connectors.freshdesk.fake import HUMAN_AGENT_ID, OWN_AGENT_ID, FakeFreshdesk
-from plugin import keys
-from plugin.demo import seed_policy_path
+from escalator.fakedesk.freshdesk import HUMAN_AGENT_ID, OWN_AGENT_ID, FakeFreshdesk
+from escalator.plugin import keys
+from escalator.plugin.demo import seed_policy_path
 from tests.support_freshdesk import SECRET, TENANT, FreshdeskPipeline, freshdesk_pipeline, new_desk
 
 

@@ -9,14 +9,14 @@ import time
 import redis
 import requests
 
-from connectors.freshdesk import FreshdeskConnector
-from connectors.freshdesk.fake import FRESHDESK_TICKET_UPDATE
-from plugin.app import create_app
-from plugin.config import Config
-from plugin.embedded import ThreadWorker
-from plugin.jobs import sweep
-from plugin.ratelimit import RedisRateLimiter, budgets_from_config
-from plugin.runtime import QUEUE_NAME, Runtime, install
+from escalator.connectors.freshdesk import FreshdeskConnector
+from escalator.fakedesk.freshdesk import FRESHDESK_TICKET_UPDATE
+from escalator.plugin.app import create_app
+from escalator.plugin.config import Config
+from escalator.plugin.embedded import ThreadWorker
+from escalator.plugin.jobs import sweep
+from escalator.plugin.ratelimit import RedisRateLimiter, budgets_from_config
+from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 from tests.support_freshdesk import TENANT, FreshdeskPipeline, new_desk, tenant_config
 
 UPDATES_PER_PERIOD = 10

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from connectors.freshdesk import FreshdeskConnector, values
-from connectors.freshdesk.api import FreshdeskClient
-from plugin.config import ConfigError, config_schema, parse_config
-from rules.model import PRIORITIES, STATUSES
+from escalator.connectors.freshdesk import FreshdeskConnector, values
+from escalator.connectors.freshdesk.api import FreshdeskClient
+from escalator.plugin.config import ConfigError, config_schema, parse_config
+from escalator.rules.model import PRIORITIES, STATUSES
 
 CUSTOM = {"6": "on_hold", "7": "pending", "8": "open"}
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from connectors.errors import WebhookRejected
-from connectors.freshdesk import FreshdeskConnector
-from connectors.freshdesk.webhook import (
+from escalator.connectors.errors import WebhookRejected
+from escalator.connectors.freshdesk import FreshdeskConnector
+from escalator.connectors.freshdesk.webhook import (
     DOCUMENTED_BODY,
     IGNORED_EVENTS,
     SECRET_HEADER,
@@ -32,7 +32,7 @@ from connectors.freshdesk.webhook import (
     parse_moment,
     verify_request,
 )
-from rules.model import EVENT_KINDS, TicketEvent
+from escalator.rules.model import EVENT_KINDS, TicketEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "freshdesk"
 SECRET = "Wq7-fd-3nv!secret"

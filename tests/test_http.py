@@ -20,8 +20,8 @@ import requests
 import responses
 from urllib3.exceptions import ProtocolError
 
-from connectors.errors import ConflictError, PermanentError, RateLimited, TransientError, VendorError
-from connectors.http import MAX_INLINE_WAIT, VendorHttp, retry_after_seconds
+from escalator.connectors.errors import ConflictError, PermanentError, RateLimited, TransientError, VendorError
+from escalator.connectors.http import MAX_INLINE_WAIT, VendorHttp, retry_after_seconds
 
 BASE = "https://acme.zendesk.com"
 TICKET = f"{BASE}/api/v2/tickets/4211.json"

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from connectors.freshdesk.fake import FakeFreshdesk
-from connectors.freshdesk.webhook import DOCUMENTED_BODY
-from connectors.zendesk.admin import SUBSCRIPTIONS, webhook_spec
-from connectors.zendesk.fake import OWN_USER_ID, FakeZendesk
-from plugin.admin.install import masked
-from plugin.cli import main
-from plugin.demo import seed_policy_path
+from escalator.connectors.freshdesk.webhook import DOCUMENTED_BODY
+from escalator.connectors.zendesk.admin import SUBSCRIPTIONS, webhook_spec
+from escalator.fakedesk.freshdesk import FakeFreshdesk
+from escalator.fakedesk.zendesk import OWN_USER_ID, FakeZendesk
+from escalator.plugin.admin.install import masked
+from escalator.plugin.cli import main
+from escalator.plugin.demo import seed_policy_path
 
 PUBLIC = "https://escalator.acme.example"
 ENDPOINT = f"{PUBLIC}/webhooks/zendesk/acme"

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from rules.engine import ACTIONS
-from rules.errors import PolicyError, RuleProblem
-from rules.loader import load_policy, load_policy_file, schema
-from rules.model import EVENT_KINDS, PRIORITIES, STATUSES
-from rules.operators import OPERATORS
-from rules.state import ANCHORS
+from escalator.rules.engine import ACTIONS
+from escalator.rules.errors import PolicyError, RuleProblem
+from escalator.rules.loader import load_policy, load_policy_file, schema
+from escalator.rules.model import EVENT_KINDS, PRIORITIES, STATUSES
+from escalator.rules.operators import OPERATORS
+from escalator.rules.state import ANCHORS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 SEED = Path(__file__).parent.parent / "rules" / "seed-policy.json"

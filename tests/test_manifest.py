@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from plugin.config import config_schema
+from escalator.plugin.config import config_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAT_OBJECTS = frozenset({"auth", "rate_limit"})

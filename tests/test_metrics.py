@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from plugin.metrics import format_report, kpi_report
+from escalator.plugin.metrics import format_report, kpi_report
 from tests.support import TENANT, Pipeline
 
 

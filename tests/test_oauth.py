@@ -14,16 +14,16 @@ import pytest
 import redis
 import responses
 
-from connectors.errors import PermanentError
-from connectors.registry import CONNECTORS
-from connectors.zendesk import ZendeskConnector
-from connectors.zendesk.api import ZendeskClient, auth_headers
-from connectors.zendesk.oauth import MemoryTokenStore, OAuthHttp, OAuthSession, origin_of
-from plugin import keys
-from plugin.config import Config, ConfigError, TenantConfig, parse_config
-from plugin.demo import seed_policy_path
-from plugin.runtime import Runtime
-from plugin.tokens import RedisTokenStore
+from escalator.connectors.errors import PermanentError
+from escalator.connectors.registry import CONNECTORS
+from escalator.connectors.zendesk import ZendeskConnector
+from escalator.connectors.zendesk.api import ZendeskClient, auth_headers
+from escalator.connectors.zendesk.oauth import MemoryTokenStore, OAuthHttp, OAuthSession, origin_of
+from escalator.plugin import keys
+from escalator.plugin.config import Config, ConfigError, TenantConfig, parse_config
+from escalator.plugin.demo import seed_policy_path
+from escalator.plugin.runtime import Runtime
+from escalator.plugin.tokens import RedisTokenStore
 
 BASE = "https://acme.zendesk.com"
 ME = f"{BASE}/api/v2/users/me.json"

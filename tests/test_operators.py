@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rules.operators import OPERATORS, OperatorValueError, compile_comparison, phrase_pattern
+from escalator.rules.operators import OPERATORS, OperatorValueError, compile_comparison, phrase_pattern
 
 OUTAGE_PHRASES = ["outage", "cannot log in", "can't log in"]
 

@@ -16,11 +16,11 @@ from typing import Any, Protocol, cast
 
 import pytest
 
-from connectors.freshdesk.fake import OWN_AGENT_ID as FRESHDESK_OWN
-from connectors.freshdesk.fake import FakeFreshdesk
-from connectors.zendesk.fake import OWN_USER_ID as ZENDESK_OWN
-from connectors.zendesk.fake import FakeZendesk
-from plugin import keys
+from escalator.fakedesk.freshdesk import OWN_AGENT_ID as FRESHDESK_OWN
+from escalator.fakedesk.freshdesk import FakeFreshdesk
+from escalator.fakedesk.zendesk import OWN_USER_ID as ZENDESK_OWN
+from escalator.fakedesk.zendesk import FakeZendesk
+from escalator.plugin import keys
 from tests import support, support_freshdesk
 
 VENDORS = ("zendesk", "freshdesk")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from plugin import keys
+from escalator.plugin import keys
 from tests.support import Pipeline, signed_headers
 
 

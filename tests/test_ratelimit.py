@@ -18,10 +18,9 @@ import pytest
 import redis
 import responses
 
-from connectors.errors import RateLimited
-from connectors.fakes import TokenBucket
-from connectors.http import VendorHttp
-from connectors.ratelimit import (
+from escalator.connectors.errors import RateLimited
+from escalator.connectors.http import VendorHttp
+from escalator.connectors.ratelimit import (
     EVERY_CALL_A_REQUEST,
     REQUESTS,
     TICKET_UPDATES,
@@ -32,15 +31,16 @@ from connectors.ratelimit import (
     header_fields,
     header_number,
 )
-from connectors.zendesk import TICKET_UPDATE_CALLS, ZENDESK_LIMITS, ZendeskConnector, read_rate_limits
-from connectors.zendesk.api import ZendeskClient
-from connectors.zendesk.fake import FakeZendesk
-from plugin import keys
-from plugin.config import DEFAULT_RATE_LIMITS, Config
-from plugin.embedded import ThreadWorker
-from plugin.jobs import sweep
-from plugin.ratelimit import HEADROOM, Budget, RedisRateLimiter, budgets_from_config
-from plugin.runtime import QUEUE_NAME, Runtime, install
+from escalator.connectors.zendesk import TICKET_UPDATE_CALLS, ZENDESK_LIMITS, ZendeskConnector, read_rate_limits
+from escalator.connectors.zendesk.api import ZendeskClient
+from escalator.fakedesk.base import TokenBucket
+from escalator.fakedesk.zendesk import FakeZendesk
+from escalator.plugin import keys
+from escalator.plugin.config import DEFAULT_RATE_LIMITS, Config
+from escalator.plugin.embedded import ThreadWorker
+from escalator.plugin.jobs import sweep
+from escalator.plugin.ratelimit import HEADROOM, Budget, RedisRateLimiter, budgets_from_config
+from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 from tests.support import SECRET, TENANT, signed_headers, tenant_config
 
 BASE = "https://acme.zendesk.com"
@@ -575,7 +575,7 @@ def drive(runtime: Runtime, connection: redis.Redis, expected_writes: int, desk:
     "max_wait", [10.0, 0.05], ids=["short-waits-slept-in-the-worker", "every-wait-defers-the-ticket"]
 )
 def test_a_burst_larger_than_the_update_budget_completes_without_a_429(redis_url: str, max_wait: float) -> None:
-    from plugin.app import create_app
+    from escalator.plugin.app import create_app
 
     desk = FakeZendesk(webhook_secret=SECRET, webhook_url="http://unused.invalid/")
     desk.enforce_rate_limits(100 * UPDATES_PER_PERIOD, UPDATES_PER_PERIOD, period=PERIOD)

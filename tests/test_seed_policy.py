@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from rules.engine import evaluate, humanize
-from rules.loader import load_policy_file
-from rules.model import PRIORITIES, Comment, Organization, Person, Ticket, TicketEvent, format_instant
-from rules.plan import Plan, apply_plan
-from rules.state import TicketState
+from escalator.rules.engine import evaluate, humanize
+from escalator.rules.loader import load_policy_file
+from escalator.rules.model import PRIORITIES, Comment, Organization, Person, Ticket, TicketEvent, format_instant
+from escalator.rules.plan import Plan, apply_plan
+from escalator.rules.state import TicketState
 
-SEED_FILE = resources.files("rules").joinpath("seed-policy.json")
+SEED_FILE = resources.files("escalator.rules").joinpath("seed-policy.json")
 POLICY = load_policy_file(str(SEED_FILE))
 T0 = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 GRACE = Person(id="u-2", name="Grace Hopper", email="grace@example.com", locale="en")

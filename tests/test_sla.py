@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from rules.loader import load_policy
-from rules.model import Comment, Ticket, TicketEvent, format_instant
-from rules.policy import Policy
-from rules.sla import SlaClock, crossed, elapsed_at, next_alert, update_clocks
+from escalator.rules.loader import load_policy
+from escalator.rules.model import Comment, Ticket, TicketEvent, format_instant
+from escalator.rules.policy import Policy
+from escalator.rules.sla import SlaClock, crossed, elapsed_at, next_alert, update_clocks
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # Monday 09:00 in New York (EST)
 

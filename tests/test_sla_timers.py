@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import redis
 
-from connectors.zendesk.fake import FakeZendesk
-from plugin import keys
-from plugin.app import create_app
-from plugin.config import Config
-from plugin.embedded import EmbeddedService
-from rules.model import parse_instant
+from escalator.fakedesk.zendesk import FakeZendesk
+from escalator.plugin import keys
+from escalator.plugin.app import create_app
+from escalator.plugin.config import Config
+from escalator.plugin.embedded import EmbeddedService
+from escalator.rules.model import parse_instant
 from tests.support import TENANT, Pipeline, tenant_config
 
 POLICY: dict[str, Any] = {

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError
 
-from rules.errors import RuleProblem
-from rules.templates import ALL_PLACEHOLDERS, PLACEHOLDERS, MessageTemplate, compile_template
+from escalator.rules.errors import RuleProblem
+from escalator.rules.templates import ALL_PLACEHOLDERS, PLACEHOLDERS, MessageTemplate, compile_template
 
 PATH = "$.templates.greeting"
 

@@ -14,7 +14,7 @@ import fakeredis
 import pytest
 import redis
 
-from plugin.timers import FiredTimer, TimerLoop, TimerStore
+from escalator.plugin.timers import FiredTimer, TimerLoop, TimerStore
 
 
 class Recorder:

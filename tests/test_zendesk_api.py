@@ -15,13 +15,13 @@ import pytest
 import responses
 from responses import matchers
 
-from connectors.errors import ConflictError, PermanentError, TransientError
-from connectors.http import VendorHttp
-from connectors.zendesk.api import ZendeskClient, auth_headers
-from connectors.zendesk.webhook import parse_event
-from rules.model import Ticket, TicketEvent, parse_instant
-from rules.plan import Plan, PlannedComment
-from rules.policy import Unit
+from escalator.connectors.errors import ConflictError, PermanentError, TransientError
+from escalator.connectors.http import VendorHttp
+from escalator.connectors.zendesk.api import ZendeskClient, auth_headers
+from escalator.connectors.zendesk.webhook import parse_event
+from escalator.rules.model import Ticket, TicketEvent, parse_instant
+from escalator.rules.plan import Plan, PlannedComment
+from escalator.rules.policy import Unit
 
 BASE = "https://acme.zendesk.com"
 FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from connectors.errors import WebhookRejected
-from connectors.zendesk.webhook import (
+from escalator.connectors.errors import WebhookRejected
+from escalator.connectors.zendesk.webhook import (
     IGNORED_TICKET_EVENTS,
     INVOCATION_HEADER,
     SIGNATURE_HEADER,
@@ -27,7 +27,7 @@ from connectors.zendesk.webhook import (
     sign,
     verify_request,
 )
-from rules.model import EVENT_KINDS, Comment, TicketEvent
+from escalator.rules.model import EVENT_KINDS, Comment, TicketEvent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
 SECRET = "dGhpcyBpcyBhIHNpZ25pbmcgc2VjcmV0"

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors.base import Inbound
-from connectors.freshdesk.api import FreshdeskClient, auth_headers
-from connectors.freshdesk.webhook import parse_event, verify_request
-from connectors.http import VendorHttp
-from connectors.ratelimit import REQUESTS, Observation, VendorLimits, classify_by, header_number
+from escalator.connectors.base import Inbound
+from escalator.connectors.freshdesk.api import FreshdeskClient, auth_headers
+from escalator.connectors.freshdesk.webhook import parse_event, verify_request
+from escalator.connectors.http import VendorHttp
+from escalator.connectors.ratelimit import REQUESTS, Observation, VendorLimits, classify_by, header_number
 
 TICKET_UPDATE_CALLS = (
     ("PUT", r"/api/v2/tickets/\d+"),

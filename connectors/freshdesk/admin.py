@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.admin import AccessProblem, ExportPage, Identity, TicketRecord, TimedComment
-from connectors.errors import PermanentError
-from connectors.freshdesk import values
-from connectors.freshdesk.api import FreshdeskClient, plain_text
-from connectors.freshdesk.webhook import DOCUMENTED_BODY, SECRET_HEADER
-from rules.model import Comment, format_instant, parse_instant
+from escalator.connectors.admin import AccessProblem, ExportPage, Identity, TicketRecord, TimedComment
+from escalator.connectors.errors import PermanentError
+from escalator.connectors.freshdesk import values
+from escalator.connectors.freshdesk.api import FreshdeskClient, plain_text
+from escalator.connectors.freshdesk.webhook import DOCUMENTED_BODY, SECRET_HEADER
+from escalator.rules.model import Comment, format_instant, parse_instant
 
 LIST_PAGE_SIZE = 100
 LIST_MAX_PAGE = 300

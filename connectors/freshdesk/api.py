@@ -20,14 +20,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connectors.base import CommentLedger
-from connectors.comments import unsent_comments
-from connectors.errors import ConflictError, PermanentError
-from connectors.freshdesk import values
-from connectors.groups import resolve_group
-from connectors.http import VendorHttp
-from rules.model import Comment, Organization, Person, Ticket, parse_instant
-from rules.plan import Plan, PlannedComment
+from escalator.connectors.base import CommentLedger
+from escalator.connectors.comments import unsent_comments
+from escalator.connectors.errors import ConflictError, PermanentError
+from escalator.connectors.freshdesk import values
+from escalator.connectors.groups import resolve_group
+from escalator.connectors.http import VendorHttp
+from escalator.rules.model import Comment, Organization, Person, Ticket, parse_instant
+from escalator.rules.plan import Plan, PlannedComment
 
 DIRECTORY_CACHE_SECONDS = 300.0
 """Groups, agents, contacts and companies rarely change; five minutes keeps lookups off the rate limit

@@ -46,10 +46,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import Inbound
-from connectors.errors import WebhookRejected
-from connectors.freshdesk import values
-from rules.model import TicketEvent
+from escalator.connectors.base import Inbound
+from escalator.connectors.errors import WebhookRejected
+from escalator.connectors.freshdesk import values
+from escalator.rules.model import TicketEvent
 
 log = logging.getLogger(__name__)
 

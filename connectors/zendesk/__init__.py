@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors.base import Inbound
-from connectors.http import VendorHttp
-from connectors.ratelimit import (
+from escalator.connectors.base import Inbound
+from escalator.connectors.http import VendorHttp
+from escalator.connectors.ratelimit import (
     REQUESTS,
     TICKET_UPDATES,
     Observation,
@@ -17,9 +17,9 @@ from connectors.ratelimit import (
     header_fields,
     header_number,
 )
-from connectors.zendesk.api import ZendeskClient, auth_headers
-from connectors.zendesk.oauth import MemoryTokenStore, OAuthHttp, OAuthSession, uses_refresh
-from connectors.zendesk.webhook import parse_event, verify_request
+from escalator.connectors.zendesk.api import ZendeskClient, auth_headers
+from escalator.connectors.zendesk.oauth import MemoryTokenStore, OAuthHttp, OAuthSession, uses_refresh
+from escalator.connectors.zendesk.webhook import parse_event, verify_request
 
 TICKET_UPDATE_CALLS = (
     ("PUT", r"/api/v2/tickets/\d+(\.json)?"),

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.admin import AccessProblem, ExportPage, Identity, TicketRecord, TimedComment
-from connectors.errors import PermanentError
-from connectors.zendesk import values
-from connectors.zendesk.api import ZendeskClient
-from rules.model import Comment, parse_instant
+from escalator.connectors.admin import AccessProblem, ExportPage, Identity, TicketRecord, TimedComment
+from escalator.connectors.errors import PermanentError
+from escalator.connectors.zendesk import values
+from escalator.connectors.zendesk.api import ZendeskClient
+from escalator.rules.model import Comment, parse_instant
 
 WEBHOOK_EVENTS: tuple[str, ...] = (
     "ticket.created",

@@ -12,14 +12,14 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from connectors.base import CommentLedger
-from connectors.comments import unsent_comments
-from connectors.errors import PermanentError
-from connectors.groups import resolve_group
-from connectors.http import VendorHttp
-from connectors.zendesk import values
-from rules.model import Comment, Organization, Person, Ticket, TicketEvent, format_instant, parse_instant
-from rules.plan import Plan, PlannedComment
+from escalator.connectors.base import CommentLedger
+from escalator.connectors.comments import unsent_comments
+from escalator.connectors.errors import PermanentError
+from escalator.connectors.groups import resolve_group
+from escalator.connectors.http import VendorHttp
+from escalator.connectors.zendesk import values
+from escalator.rules.model import Comment, Organization, Person, Ticket, TicketEvent, format_instant, parse_instant
+from escalator.rules.plan import Plan, PlannedComment
 
 GROUP_CACHE_SECONDS = 300.0
 """Group names rarely change; five minutes keeps lookups off the rate limit without going stale for long."""

@@ -22,8 +22,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from connectors.errors import PermanentError, TransientError
-from connectors.http import VendorHttp
+from escalator.connectors.errors import PermanentError, TransientError
+from escalator.connectors.http import VendorHttp
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.base import Inbound
-from connectors.errors import WebhookRejected
-from connectors.zendesk import values
-from rules.model import Comment, TicketEvent, parse_instant
+from escalator.connectors.base import Inbound
+from escalator.connectors.errors import WebhookRejected
+from escalator.connectors.zendesk import values
+from escalator.rules.model import Comment, TicketEvent, parse_instant
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from connectors.admin import TicketExport
-from connectors.freshdesk.admin import FreshdeskAdmin, FreshdeskExport
-from connectors.freshdesk.api import FreshdeskClient
-from connectors.zendesk.admin import EXPORTS_PER_MINUTE, ZendeskAdmin, ZendeskExport
-from connectors.zendesk.api import ZendeskClient
-from plugin import keys
-from plugin.ratelimit import Budget, RedisRateLimiter
-from plugin.runtime import Runtime
+from escalator.connectors.admin import TicketExport
+from escalator.connectors.freshdesk.admin import FreshdeskAdmin, FreshdeskExport
+from escalator.connectors.freshdesk.api import FreshdeskClient
+from escalator.connectors.zendesk.admin import EXPORTS_PER_MINUTE, ZendeskAdmin, ZendeskExport
+from escalator.connectors.zendesk.api import ZendeskClient
+from escalator.plugin import keys
+from escalator.plugin.ratelimit import Budget, RedisRateLimiter
+from escalator.plugin.runtime import Runtime
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 EXPORT_BUCKET = "exports"

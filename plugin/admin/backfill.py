@@ -35,14 +35,14 @@ from typing import TextIO
 
 from redis.exceptions import LockError
 
-from connectors.admin import ExportPage, TicketRecord
-from connectors.errors import RateLimited
-from plugin.admin import export_pacer, say, state_key, ticket_export
-from plugin.admin.progress import Progress
-from plugin.ratelimit import Budget
-from plugin.runtime import Runtime
-from rules.model import Comment, TicketEvent, format_instant, parse_instant
-from rules.policy import Policy
+from escalator.connectors.admin import ExportPage, TicketRecord
+from escalator.connectors.errors import RateLimited
+from escalator.plugin.admin import export_pacer, say, state_key, ticket_export
+from escalator.plugin.admin.progress import Progress
+from escalator.plugin.ratelimit import Budget
+from escalator.plugin.runtime import Runtime
+from escalator.rules.model import Comment, TicketEvent, format_instant, parse_instant
+from escalator.rules.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ class BackfillBusy(Exception):
 
 
 def _groups(runtime: Runtime, tenant: str) -> dict[str, str]:
-    from plugin.admin import desk_admin
+    from escalator.plugin.admin import desk_admin
 
     return desk_admin(runtime, tenant).client.groups()
 

@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from connectors.admin import AccessProblem
-from connectors.errors import VendorError
-from connectors.freshdesk.admin import FreshdeskAdmin, automation_rules
-from connectors.zendesk.admin import WEBHOOK_EVENTS, ZendeskAdmin, webhook_changes, webhook_spec
-from plugin.admin import EXIT_OK, EXIT_PROBLEM, desk_admin, say
-from plugin.runtime import Runtime
-from rules.policy import Policy
+from escalator.connectors.admin import AccessProblem
+from escalator.connectors.errors import VendorError
+from escalator.connectors.freshdesk.admin import FreshdeskAdmin, automation_rules
+from escalator.connectors.zendesk.admin import WEBHOOK_EVENTS, ZendeskAdmin, webhook_changes, webhook_spec
+from escalator.plugin.admin import EXIT_OK, EXIT_PROBLEM, desk_admin, say
+from escalator.plugin.runtime import Runtime
+from escalator.rules.policy import Policy
 
 SECRET_TAIL = 4
 

@@ -35,15 +35,15 @@ from typing import Any, TextIO
 
 from redis.exceptions import LockError
 
-from connectors.admin import TicketExport, TicketRecord
-from plugin import keys
-from plugin.admin import desk_admin, export_pacer, say, state_key, ticket_export
-from plugin.admin.backfill import history_events
-from plugin.ratelimit import Budget
-from plugin.runtime import Runtime
-from rules.engine import HISTORY_SOURCE, RECONCILE_SOURCE, WEBHOOK_SOURCE
-from rules.model import TicketEvent, format_instant, parse_instant
-from rules.state import TicketState, instant_key
+from escalator.connectors.admin import TicketExport, TicketRecord
+from escalator.plugin import keys
+from escalator.plugin.admin import desk_admin, export_pacer, say, state_key, ticket_export
+from escalator.plugin.admin.backfill import history_events
+from escalator.plugin.ratelimit import Budget
+from escalator.plugin.runtime import Runtime
+from escalator.rules.engine import HISTORY_SOURCE, RECONCILE_SOURCE, WEBHOOK_SOURCE
+from escalator.rules.model import TicketEvent, format_instant, parse_instant
+from escalator.rules.state import TicketState, instant_key
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from connectors.fakes import Fault, TokenBucket, admit, injected_fault
-from connectors.freshdesk.webhook import DOCUMENTED_BODY, SECRET_HEADER
+from escalator.connectors.freshdesk.webhook import DOCUMENTED_BODY, SECRET_HEADER
+from escalator.fakedesk.base import Fault, TokenBucket, admit, injected_fault
 
 OWN_AGENT_ID = 900
 """The agent whose API key Escalator uses."""

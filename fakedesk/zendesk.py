@@ -29,8 +29,8 @@ import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from connectors.fakes import Fault, TokenBucket, admit, injected_fault
-from connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from escalator.connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from escalator.fakedesk.base import Fault, TokenBucket, admit, injected_fault
 
 OWN_USER_ID = 900
 """The integration user Escalator authenticates as."""
