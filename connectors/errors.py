@@ -28,6 +28,11 @@ class RateLimited(TransientError):
         self.retry_after = retry_after
 
 
+class Interrupted(TransientError):
+    """The process is stopping: the call was not (re)tried. Nothing failed; the ticket goes back to the queue
+    for another worker, without counting as a failed attempt."""
+
+
 class ConflictError(VendorError):
     """409: the ticket changed since we read it; re-read and decide again."""
 

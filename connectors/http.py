@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from escalator.connectors.errors import ConflictError, PermanentError, RateLimited, TransientError
+from escalator.connectors.errors import ConflictError, Interrupted, PermanentError, RateLimited, TransientError
 from escalator.connectors.ratelimit import EVERY_CALL_A_REQUEST, Observation, RateLimiter, VendorLimits
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,10 @@ class VendorHttp:
         on_response: Callable[[requests.Response], None] | None = None,
         limiter: RateLimiter | None = None,
         limits: VendorLimits = EVERY_CALL_A_REQUEST,
+        interrupt: threading.Event | None = None,
     ) -> None:
+        """`interrupt`: set when the process is stopping; no new attempt or wait starts after it is set (the
+        call raises Interrupted), so a worker asked to stop hands its ticket back within seconds."""
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": "escalator/0.1", **headers})
@@ -105,6 +109,16 @@ class VendorHttp:
         self.on_response = on_response
         self.limiter = limiter
         self.limits = limits
+        self.interrupt = interrupt
+
+    def _wait(self, seconds: float) -> None:
+        if self.interrupt is not None and self.interrupt.is_set():
+            raise Interrupted("the worker is stopping")
+        if self.interrupt is not None and self.sleep is time.sleep:
+            if self.interrupt.wait(seconds):
+                raise Interrupted("the worker is stopping")
+            return
+        self.sleep(seconds)
 
     def request(
         self,
@@ -119,6 +133,8 @@ class VendorHttp:
         buckets = self.limits.classify(method, urlsplit(url).path) if self.limiter is not None else ()
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
+            if self.interrupt is not None and self.interrupt.is_set():
+                raise Interrupted(f"{method} {path}: not sent, the worker is stopping")
             if self.limiter is not None:
                 self._take_slot(self.limiter, method, path, buckets)
             try:
@@ -153,7 +169,7 @@ class VendorHttp:
                     raise RateLimited(f"{method} {path}: rate limited, retry after {wait:g}s", wait)
                 log.info("vendor rate limit on %s %s; waiting %.1fs", method, path, wait)
                 if self.limiter is None:
-                    self.sleep(wait)  # with a limiter, the next slot lies after the block: taking it waits
+                    self._wait(wait)  # with a limiter, the next slot lies after the block: taking it waits
                 continue
             if response.status_code >= 500:
                 self._pause_or_raise(
@@ -191,7 +207,7 @@ class VendorHttp:
                 admission.wait,
             )
         if admission.wait > 0:
-            self.sleep(admission.wait)
+            self._wait(admission.wait)
 
     def _observe(self, response: requests.Response) -> list[Observation]:
         if self.limiter is None:
@@ -207,8 +223,8 @@ class VendorHttp:
         if final:
             raise TransientError(message, status, maybe_applied=maybe_applied)
         delay = min(8.0, 0.25 * 2 ** (attempt - 1))
-        log.warning("%s; retrying in %.2fs", message, delay)
-        self.sleep(delay)
+        log.info("%s; retrying in %.2fs", message, delay)
+        self._wait(delay)
 
 
 def _exhausted(buckets: Sequence[str], observed: Sequence[Observation]) -> list[str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import redis
 from flask import Flask
 
 from escalator.plugin.runtime import Runtime
-from escalator.plugin.webhooks import MAX_BODY_BYTES, blueprint, health
+from escalator.plugin.webhooks import MAX_BODY_BYTES, blueprint, health, unavailable
 
 
 def create_app(runtime: Runtime) -> Flask:
@@ -14,4 +15,5 @@ def create_app(runtime: Runtime) -> Flask:
     app.extensions["escalator"] = runtime
     app.register_blueprint(blueprint)
     app.register_blueprint(health)
+    app.register_error_handler(redis.RedisError, unavailable)
     return app

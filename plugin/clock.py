@@ -78,7 +78,7 @@ def schedule_timers(runtime: Runtime, tenant: str, ticket_id: str, state: Ticket
 
 
 def start_timer_loop(runtime: Runtime, stop: threading.Event) -> threading.Thread:
-    loop = TimerLoop(runtime.timers, lambda fired: fire(runtime, fired))
+    loop = TimerLoop(runtime.timers, lambda fired: fire(runtime, fired), outage=runtime.outage)
     thread = threading.Thread(target=loop.run, args=(stop,), name="escalator-timers", daemon=True)
     thread.start()
     return thread

@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
@@ -140,6 +141,26 @@ def _check_auth(vendor: str, auth: Mapping[str, Any], path: str, problems: list[
         problems.append(f"{path}: Freshdesk needs api_key")
 
 
+def _url_problem(value: Any) -> str | None:
+    """jsonschema does not check `format: uri` without extra packages: an address must be http(s) with a host."""
+    if not isinstance(value, str) or not value:
+        return None  # an {"env": ...} reference, checked once resolved
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"'{value}' is not an http(s) address such as https://escalator.acme.example"
+    return None
+
+
+class _AnyEnv(dict[str, str]):
+    """An environment in which every variable is set: `escalator validate` checks a file, not its secrets."""
+
+    def get(self, key: str, default: Any = None) -> str:
+        return f"<{key}>"
+
+    def __getitem__(self, key: str) -> str:
+        return f"<{key}>"
+
+
 def parse_config(
     data: Any, base_dir: Path, env: Mapping[str, str] | None = None, *, optional_env: Collection[str] = ()
 ) -> Config:
@@ -151,6 +172,13 @@ def parse_config(
     ]
     if problems:
         raise ConfigError("\n".join(sorted(problems)))
+    problem = _url_problem(data.get("public_url"))
+    if problem:
+        problems.append(f"$.public_url: {problem}")
+    for name, tenant in data["tenants"].items():
+        problem = _url_problem(tenant.get("base_url"))
+        if problem:
+            problems.append(f"{child(child('$.tenants', name), 'base_url')}: {problem}")
     resolver = _Resolver(env, optional_env, problems)
     resolved = resolver.resolve(data, "$")
     tenants: dict[str, TenantConfig] = {}
@@ -198,3 +226,10 @@ def load_config(
         raise ConfigError(f"{file}: not valid JSON: {error.msg} (line {error.lineno})") from None
     config = parse_config(data, file.parent, env, optional_env=optional_env)
     return Config(tenants=config.tenants, public_url=config.public_url, path=file)
+
+
+def check_config_file(path: str | Path) -> list[Path]:
+    """Check a configuration file as `escalator validate` does (every problem with its JSON path; environment
+    references taken as set) and return the rules files it names."""
+    config = load_config(path, _AnyEnv())
+    return sorted({tenant.rules_path for tenant in config.tenants.values()})

@@ -1,21 +1,34 @@
-"""RQ jobs. A drain job works through a tenant's ready tickets until none is due, then hands back its token."""
+"""RQ jobs. A drain job works through a tenant's ready tickets until none is due, then hands back its token.
+
+Nothing a drain meets may kill it or lose an event: a failure of one ticket is retried or dead-lettered; a
+stopping worker hands its ticket back; a Redis outage ends the drain quietly (its leases expire and the
+tickets are claimed again once Redis is back).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from escalator.connectors.errors import PermanentError, RateLimited, TransientError
+import redis
+
+from escalator.connectors.errors import Interrupted, PermanentError, RateLimited, TransientError
 from escalator.plugin.clock import schedule_timers
-from escalator.plugin.processing import process_ticket, record
-from escalator.plugin.queue import MAX_ATTEMPTS
+from escalator.plugin.logs import throttled
+from escalator.plugin.processing import Outcome, process_ticket, record
+from escalator.plugin.queue import LEASE_RENEW_SECONDS, MAX_ATTEMPTS
 from escalator.plugin.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
 DRAIN_BUDGET_SECONDS = 300.0
 """A drain job hands over to a fresh one after this long, well inside the RQ job timeout."""
+REFUSED_ATTEMPTS = 3
+"""Attempts for a write the help desk refuses as such (400/422): more would only repeat the refusal."""
 
 
 def retry_delay(attempt: int) -> float:
@@ -23,79 +36,146 @@ def retry_delay(attempt: int) -> float:
     return float(min(1200, 5 * 2 ** (attempt - 1)))
 
 
+def attempts_allowed(error: Exception) -> int:
+    """How many attempts a failure deserves before its events are dead-lettered."""
+    if isinstance(error, PermanentError):
+        if error.status == 404 and "ticket" in str(error).lower():
+            return 1
+        if error.status in (400, 422):
+            return REFUSED_ATTEMPTS
+    return MAX_ATTEMPTS
+
+
+@contextmanager
+def keeping_leases(runtime: Runtime) -> Iterator[None]:
+    """Renew this process's leases while a drain runs, so a slow ticket is never claimed twice."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(LEASE_RENEW_SECONDS):
+            try:
+                runtime.queue.renew_held()
+            except redis.RedisError:
+                continue  # the drain itself notices the outage; the leases expire if it lasts
+
+    thread = threading.Thread(target=renew, name="escalator-leases", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
 def drain(tenant: str, token: str) -> int:
     """Process due tickets of one tenant; returns how many were handled."""
     runtime = current()
     handled, started = 0, time.monotonic()
     held: str | None = token
+    runtime.queue.hold_drainer(tenant, token)
     try:
-        while held is not None:
-            ticket_id = runtime.queue.claim(tenant)
-            if ticket_id is None:
-                # Give the token back, then look once more: an event may have arrived while we held it.
-                more = runtime.queue.release_drainer(tenant, held)
-                held = runtime.queue.acquire_drainer(tenant) if more else None
-                continue
-            handle_ticket(runtime, tenant, ticket_id)
-            handled += 1
-            runtime.queue.renew_drainer(tenant, held)
-            if time.monotonic() - started > DRAIN_BUDGET_SECONDS:
-                runtime.queue.release_drainer(tenant, held)
-                held = None
-                runtime.wake(tenant)
+        with keeping_leases(runtime):
+            while held is not None:
+                if runtime.stopping.is_set():
+                    break  # the finally hands the token back; the sweeper of another worker carries on
+                ticket_id = runtime.queue.claim(tenant)
+                if ticket_id is None:
+                    # Give the token back, then look once more: an event may have arrived while we held it.
+                    more = runtime.queue.release_drainer(tenant, held)
+                    held = runtime.queue.acquire_drainer(tenant) if more else None
+                    if held is not None:
+                        runtime.queue.hold_drainer(tenant, held)
+                    continue
+                handle_ticket(runtime, tenant, ticket_id)
+                handled += 1
+                runtime.alive()
+                runtime.queue.renew_drainer(tenant, held)
+                if time.monotonic() - started > DRAIN_BUDGET_SECONDS:
+                    runtime.queue.release_drainer(tenant, held)
+                    held = None
+                    runtime.wake(tenant)
+    except redis.RedisError as error:
+        runtime.outage.down(error)
+        return handled  # leases expire; whoever claims the tickets once Redis is back carries on
     finally:
         if held is not None:
-            runtime.queue.release_drainer(tenant, held)
+            _release_quietly(runtime, tenant, held)
     return handled
 
 
+def _release_quietly(runtime: Runtime, tenant: str, token: str) -> None:
+    try:
+        runtime.queue.release_drainer(tenant, token)
+        if runtime.stopping.is_set():
+            runtime.wake(tenant)  # hand the rest of the work to a worker that is not stopping
+    except redis.RedisError:
+        pass  # the token's lease expires by itself
+
+
 def handle_ticket(runtime: Runtime, tenant: str, ticket_id: str) -> None:
-    """One ticket's pending events, with every failure ending in a retry or the dead-letter list."""
+    """One ticket's pending events, with every failure ending in a retry or the dead-letter list. Redis
+    errors propagate: without Redis nothing can be retried or buried, and the lease keeps the events safe."""
     queue = runtime.queue
-    events = queue.pending(tenant, ticket_id)
-    if not events:
+    raw = queue.pending_raw(tenant, ticket_id)
+    if not raw:
         queue.finish(tenant, ticket_id, 0)
         return
     try:
-        outcome = process_ticket(runtime, tenant, ticket_id, events)
+        outcome = process_ticket(runtime, tenant, ticket_id, raw)
+        # Arm before finishing: a crash in between re-runs the ticket and arms the same timers again.
+        outcome.state.timers = schedule_timers(runtime, tenant, ticket_id, outcome.state)
+    except redis.RedisError:
+        raise
     except RateLimited as error:
         log.info("%s/%s: %s", tenant, ticket_id, error)
         queue.defer(tenant, ticket_id, error.retry_after)
         return
-    except Exception as error:  # nothing may be lost: every failure is retried or buried
-        attempt = queue.record_failure(tenant, ticket_id)
-        if isinstance(error, PermanentError) and error.status == 404 and "ticket" in str(error).lower():
-            attempt = MAX_ATTEMPTS  # the ticket is gone: retrying cannot help
-        if attempt >= MAX_ATTEMPTS:
-            log.error(
-                "%s/%s: giving up after %d attempts, events kept in the dead-letter list: %s",
-                tenant,
-                ticket_id,
-                attempt,
-                error,
-            )
-            queue.bury(tenant, ticket_id, len(events), str(error))
-        else:
-            delay = retry_delay(attempt)
-            level = logging.WARNING if isinstance(error, TransientError | PermanentError) else logging.ERROR
-            log.log(
-                level,
-                "%s/%s: attempt %d failed (%s); retrying in %.0fs",
-                tenant,
-                ticket_id,
-                attempt,
-                error,
-                delay,
-                exc_info=level == logging.ERROR,
-            )
-            queue.defer(tenant, ticket_id, delay)
+    except Interrupted:
+        queue.defer(tenant, ticket_id, 0.0)  # not a failure: another worker takes it at once
         return
-    # Arm before finishing: a crash in between re-runs the ticket and arms the same timers again.
-    outcome.state.timers = schedule_timers(runtime, tenant, ticket_id, outcome.state)
-    queue.finish(tenant, ticket_id, outcome.consumed, json.dumps(outcome.state.to_dict(), separators=(",", ":")))
+    except Exception as error:  # nothing may be lost: every failure is retried or buried
+        _failed(runtime, tenant, ticket_id, len(raw), error)
+        return
+    _finish(runtime, tenant, outcome)
+
+
+def _finish(runtime: Runtime, tenant: str, outcome: Outcome) -> None:
+    state_json = json.dumps(outcome.state.to_dict(), separators=(",", ":"))
+    runtime.queue.finish(tenant, outcome.ticket_id, outcome.consumed, state_json, dead=outcome.dead)
+    for raw, error in outcome.dead:
+        log.warning("%s/%s: event dead-lettered at once (%s): %.200s", tenant, outcome.ticket_id, error, raw)
     record(runtime, tenant, outcome)
     for reason in outcome.plan.reasons:
-        log.info("%s/%s: %s", tenant, ticket_id, reason)
+        log.info("%s/%s: %s", tenant, outcome.ticket_id, reason)
+
+
+def _failed(runtime: Runtime, tenant: str, ticket_id: str, consumed: int, error: Exception) -> None:
+    attempt = runtime.queue.record_failure(tenant, ticket_id)
+    if attempt >= attempts_allowed(error):
+        log.error(
+            "%s/%s: giving up after %d attempts, events kept in the dead-letter list: %s",
+            tenant,
+            ticket_id,
+            attempt,
+            error,
+        )
+        runtime.queue.bury(tenant, ticket_id, consumed, str(error), attempts=attempt)
+        return
+    delay = retry_delay(attempt)
+    expected = isinstance(error, TransientError | PermanentError)
+    # An expected condition is one line (at most once a minute per kind); a bug keeps its traceback.
+    throttled(
+        log,
+        logging.WARNING if expected else logging.ERROR,
+        f"{tenant}:{type(error).__name__}",
+        "%s/%s: attempt %d failed (%s); retrying in %.0fs",
+        tenant,
+        ticket_id,
+        attempt,
+        error,
+        delay,
+        exc_info=None if expected else error,
+    )
+    runtime.queue.defer(tenant, ticket_id, delay)
 
 
 def sweep(runtime: Runtime) -> None:

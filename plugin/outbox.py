@@ -8,7 +8,7 @@ plan: fields are re-diffed against the fresh ticket, comments already sent are s
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
@@ -25,9 +25,13 @@ class PendingDecision:
     state: TicketState
     consumed: int
     """How many inbox events the decision covers (dropped from the inbox when it is finished)."""
+    dead: list[tuple[str, str]] = field(default_factory=list)
+    """(raw event, error) of the poison events among them, dead-lettered when the decision is finished."""
 
     def to_json(self) -> str:
-        return json.dumps({"plan": asdict(self.plan), "state": self.state.to_dict(), "consumed": self.consumed})
+        return json.dumps(
+            {"plan": asdict(self.plan), "state": self.state.to_dict(), "consumed": self.consumed, "dead": self.dead}
+        )
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> PendingDecision:
@@ -45,6 +49,7 @@ class PendingDecision:
             ),
             state=TicketState.from_dict(data["state"]),
             consumed=int(data["consumed"]),
+            dead=[(str(raw), str(error)) for raw, error in data.get("dead", [])],
         )
 
 

@@ -10,8 +10,10 @@ events, and a crashed worker's lease simply expires and the ticket is claimed ag
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +24,12 @@ from escalator.rules.model import TicketEvent
 
 DEDUPE_SECONDS = 7 * 24 * 3600
 """How long a delivery id is remembered: longer than any vendor's retry schedule (Freshdesk: ~1.5 h)."""
-TICKET_LEASE_SECONDS = 120.0
-"""A worker's hold on one ticket; long enough for a slow vendor round trip with retries."""
-DRAINER_LEASE_SECONDS = 300.0
+TICKET_LEASE_SECONDS = 30.0
+"""A worker's hold on one ticket, renewed every LEASE_RENEW_SECONDS while it works: short, so the work of a
+worker that died (SIGKILL, a lost host) is picked up by another within half a minute."""
+DRAINER_LEASE_SECONDS = 30.0
+"""A drain job's hold on one of the tenant's drain slots, renewed like a ticket lease."""
+LEASE_RENEW_SECONDS = 5.0
 MAX_ATTEMPTS = 10
 """Processing attempts per ticket before its events go to the dead-letter list (about 1.5 h of backoff)."""
 
@@ -52,14 +57,31 @@ end
 return false
 """
 
-# KEYS: processing, inbox, ready, state, outbox ; ARGV: ticket, consumed, state_json, now
+# KEYS: processing, inbox, ready, state, outbox, dead, attempts
+# ARGV: ticket, consumed, state_json, now, then dead-letter entries (poison events, or every event buried)
 _FINISH = """
 redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
 if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) end
 redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[7], ARGV[1])
+for i = 5, #ARGV do redis.call('RPUSH', KEYS[6], ARGV[i]) end
 if redis.call('LLEN', KEYS[2]) > 0 then redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[1]) end
 return 1
+"""
+
+# KEYS: dead, ready ; ARGV: now, inbox key prefix, then (dead-letter entry, ticket id, event json) triples.
+# An entry another replay already took (LREM finds nothing) is skipped, so a replay never queues twice.
+_REPLAY = """
+local moved = 0
+for i = 3, #ARGV, 3 do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
+    redis.call('RPUSH', ARGV[2] .. ARGV[i + 1], ARGV[i + 2])
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i + 1])
+    moved = moved + 1
+  end
+end
+return moved
 """
 
 # KEYS: processing, ready ; ARGV: ticket, not_before
@@ -89,6 +111,29 @@ return #stale
 
 
 @dataclass(frozen=True)
+class DeadLetter:
+    """An event that failed for good, kept with why: listed and replayed by `escalator dead-letters`."""
+
+    ticket_id: str
+    event: dict[str, Any]
+    error: str
+    buried_at: float
+    attempts: int | None = None
+
+    @classmethod
+    def from_raw(cls, raw: bytes | str) -> DeadLetter:
+        data = json.loads(raw)
+        event = data.get("event") if isinstance(data.get("event"), dict) else {}
+        return cls(
+            ticket_id=str(event.get("ticket_id", "?")),
+            event=event,
+            error=str(data.get("error", "")),
+            buried_at=float(data.get("buried_at", 0.0)),
+            attempts=data.get("attempts"),
+        )
+
+
+@dataclass(frozen=True)
 class Offer:
     accepted: bool
     """False for a delivery seen before (answered 200, nothing queued)."""
@@ -105,6 +150,12 @@ class EventQueue:
         self._defer = client.register_script(_DEFER)
         self._acquire = client.register_script(_ACQUIRE_DRAINER)
         self._reclaim = client.register_script(_RECLAIM)
+        self._replay = client.register_script(_REPLAY)
+        self._lock = threading.Lock()
+        self._held: set[tuple[str, str]] = set()
+        """(tenant, ticket) leases this process holds: renewed while it works, handed back when it stops."""
+        self._tokens: set[tuple[str, str]] = set()
+        """(tenant, drain token) this process holds, likewise."""
 
     # --- receiver side -----------------------------------------------------------------------------------
 
@@ -145,14 +196,32 @@ class EventQueue:
     def claim(self, tenant: str) -> str | None:
         now = time.time()
         ticket = self._claim(keys=[keys.ready(tenant), keys.processing(tenant)], args=[now, now + TICKET_LEASE_SECONDS])
-        return ticket.decode() if isinstance(ticket, bytes) else None
+        if not isinstance(ticket, bytes):
+            return None
+        with self._lock:
+            self._held.add((tenant, ticket.decode()))
+        return ticket.decode()
 
     def pending(self, tenant: str, ticket_id: str) -> list[TicketEvent]:
         return [TicketEvent.from_json(raw) for raw in self.redis.lrange(keys.inbox(tenant, ticket_id), 0, -1)]
 
-    def finish(self, tenant: str, ticket_id: str, consumed: int, state_json: str = "") -> None:
-        """Drop the applied events, save the ticket's state and clear its outbox in one step; requeue the ticket
-        if more events arrived meanwhile."""
+    def pending_raw(self, tenant: str, ticket_id: str) -> list[str]:
+        """The inbox as stored: a worker decodes each event itself, so one it cannot read is set aside alone."""
+        return [keys.as_text(raw) for raw in self.redis.lrange(keys.inbox(tenant, ticket_id), 0, -1)]
+
+    def finish(
+        self,
+        tenant: str,
+        ticket_id: str,
+        consumed: int,
+        state_json: str = "",
+        dead: Sequence[tuple[str, str]] = (),
+        attempts: int | None = None,
+    ) -> None:
+        """Drop the applied events, save the ticket's state, clear its outbox and its failure count, and move
+        `dead` (raw event, error) pairs to the dead-letter list, in one step; requeue the ticket if more events
+        arrived meanwhile."""
+        entries = [_dead_letter(raw, error, attempts) for raw, error in dead]
         self._finish(
             keys=[
                 keys.processing(tenant),
@@ -160,33 +229,94 @@ class EventQueue:
                 keys.ready(tenant),
                 keys.state(tenant, ticket_id),
                 keys.outbox(tenant, ticket_id),
+                keys.dead_letters(tenant),
+                keys.attempts(tenant),
             ],
-            args=[ticket_id, consumed, state_json, time.time()],
+            args=[ticket_id, consumed, state_json, time.time(), *entries],
         )
-        self.redis.hdel(keys.attempts(tenant), ticket_id)
+        self._let_go(tenant, ticket_id)
 
     def defer(self, tenant: str, ticket_id: str, delay: float) -> None:
         self._defer(keys=[keys.processing(tenant), keys.ready(tenant)], args=[ticket_id, time.time() + delay])
+        self._let_go(tenant, ticket_id)
 
     def record_failure(self, tenant: str, ticket_id: str) -> int:
         return int(self.redis.hincrby(keys.attempts(tenant), ticket_id, 1))
 
-    def bury(self, tenant: str, ticket_id: str, consumed: int, error: str) -> None:
+    def bury(self, tenant: str, ticket_id: str, consumed: int, error: str, attempts: int | None = None) -> None:
         """Move a ticket's events to the dead-letter list: kept, visible, and out of the way of new ones."""
         events = self.redis.lrange(keys.inbox(tenant, ticket_id), 0, consumed - 1)
-        pipe = self.redis.pipeline()
-        for raw in events:
-            pipe.rpush(keys.dead_letters(tenant), _dead_letter(raw, error))
-        pipe.execute()
-        self.finish(tenant, ticket_id, consumed)
+        self.finish(tenant, ticket_id, consumed, dead=[(keys.as_text(raw), error) for raw in events], attempts=attempts)
+
+    def dead_letters(self, tenant: str) -> list[DeadLetter]:
+        return [DeadLetter.from_raw(raw) for raw in self.redis.lrange(keys.dead_letters(tenant), 0, -1)]
+
+    def replay(self, tenant: str, tickets: Sequence[str] = ()) -> int:
+        """Put dead letters (all, or those of `tickets`) back in their tickets' inboxes, in the order they were
+        buried, and mark the tickets ready; returns how many events went back (the caller wakes a drain).
+        An entry whose event was unreadable stays where it is."""
+        wanted = set(tickets)
+        triples: list[str] = []
+        for raw in self.redis.lrange(keys.dead_letters(tenant), 0, -1):
+            letter = DeadLetter.from_raw(raw)
+            if "kind" not in letter.event or (wanted and letter.ticket_id not in wanted):
+                continue
+            triples += [keys.as_text(raw), letter.ticket_id, json.dumps(letter.event, separators=(",", ":"))]
+        if not triples:
+            return 0
+        prefix = keys.inbox(tenant, "")
+        moved = self._replay(keys=[keys.dead_letters(tenant), keys.ready(tenant)], args=[time.time(), prefix, *triples])
+        return int(moved)
+
+    def _let_go(self, tenant: str, ticket_id: str) -> None:
+        with self._lock:
+            self._held.discard((tenant, ticket_id))
 
     def release_drainer(self, tenant: str, token: str) -> bool:
         """Give the token back; True when due work remains and the caller should try to carry on."""
+        with self._lock:
+            self._tokens.discard((tenant, token))
         self.redis.zrem(keys.drainers(tenant), token)
         return bool(self.redis.zcount(keys.ready(tenant), "-inf", time.time()))
 
+    def hold_drainer(self, tenant: str, token: str) -> None:
+        """This process now works under `token` (renewed with its tickets, handed back if it stops)."""
+        with self._lock:
+            self._tokens.add((tenant, token))
+
     def renew_drainer(self, tenant: str, token: str) -> None:
         self.redis.zadd(keys.drainers(tenant), {token: time.time() + DRAINER_LEASE_SECONDS}, xx=True)
+
+    def renew_held(self) -> None:
+        """Extend every lease this process holds (one round trip): a live worker never loses its ticket."""
+        with self._lock:
+            held, tokens = list(self._held), list(self._tokens)
+        if not held and not tokens:
+            return
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for tenant, ticket in held:
+            pipe.zadd(keys.processing(tenant), {ticket: now + TICKET_LEASE_SECONDS}, xx=True)
+        for tenant, token in tokens:
+            pipe.zadd(keys.drainers(tenant), {token: now + DRAINER_LEASE_SECONDS}, xx=True)
+        pipe.execute()
+
+    def release_held(self) -> int:
+        """Hand back every lease this process holds (a worker that must stop now): its tickets are ready again
+        at once, for another worker; a saved plan (outbox) is finished by whoever claims the ticket."""
+        with self._lock:
+            held, tokens = list(self._held), list(self._tokens)
+            self._held.clear()
+            self._tokens.clear()
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for tenant, ticket in held:
+            pipe.zrem(keys.processing(tenant), ticket)
+            pipe.zadd(keys.ready(tenant), {ticket: now}, nx=True)
+        for tenant, token in tokens:
+            pipe.zrem(keys.drainers(tenant), token)
+        pipe.execute()
+        return len(held)
 
     # --- sweeper -----------------------------------------------------------------------------------------
 
@@ -204,6 +334,10 @@ class EventQueue:
         }
 
 
-def _dead_letter(raw: Any, error: str) -> str:
+def _dead_letter(raw: Any, error: str, attempts: int | None = None) -> str:
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    return json.dumps({"error": error, "event": json.loads(text), "buried_at": time.time()})
+    try:
+        event: Any = json.loads(text)
+    except ValueError:
+        event = {"unreadable": text[:2000]}  # kept as text: an admin can still see what it was
+    return json.dumps({"error": error[:2000], "event": event, "buried_at": time.time(), "attempts": attempts})

@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from rq import Queue
 from escalator.connectors.base import Connector, DeskClient
 from escalator.connectors.registry import CONNECTORS
 from escalator.plugin.config import Config, TenantConfig
+from escalator.plugin.logs import Outage
 from escalator.plugin.queue import EventQueue
 from escalator.plugin.timers import TimerStore
 from escalator.rules.errors import PolicyError
@@ -47,15 +49,22 @@ class Runtime:
         *,
         max_drainers: int = 2,
         desk_clients: dict[str, DeskClient] | None = None,
+        listener: redis.Redis | None = None,
     ) -> None:
+        """`listener`: a client for the timer loop's pub/sub waits (no read timeout); `client` by default."""
         self.config = config
         self.redis = client
         self.queue = EventQueue(client, max_drainers=max_drainers)
         self.jobs = Queue(QUEUE_NAME, connection=client, default_timeout=JOB_TIMEOUT_SECONDS)
-        self.timers = TimerStore(client)
+        self.timers = TimerStore(client, listener=listener)
         self._policies: dict[str, _LoadedPolicy] = {}
         self._clients: dict[str, DeskClient] = dict(desk_clients or {})
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        """Set when the process must stop: drains hand their tickets back, vendor calls are not retried."""
+        self.outage = Outage("Redis", log)
+        self.alive: Callable[[], None] = lambda: None
+        """Called whenever the process makes progress (the worker's health file listens)."""
 
     def tenant(self, name: str) -> TenantConfig:
         return self.config.tenants[name]
@@ -73,7 +82,11 @@ class Runtime:
 
                 config = self.tenant(tenant)
                 limiter = tenant_limiter(self.redis, config.name, config.rate_limit)
-                shared = {"limiter": limiter, "token_store": RedisTokenStore(self.redis, config.name)}
+                shared = {
+                    "limiter": limiter,
+                    "token_store": RedisTokenStore(self.redis, config.name),
+                    "interrupt": self.stopping,
+                }
                 self._clients[tenant] = self.connector(tenant).client({**config.as_mapping(), **shared})
             return self._clients[tenant]
 
@@ -151,7 +164,8 @@ def current() -> Runtime:
     global _current
     if _current is None:
         from escalator.plugin.config import load_config
+        from escalator.plugin.connection import connect
 
         config = load_config(os.environ["ESCALATOR_CONFIG"])
-        _current = Runtime(config, redis.Redis.from_url(os.environ["REDIS_URL"]))
+        _current = Runtime(config, connect(os.environ["REDIS_URL"], "commands"))
     return _current

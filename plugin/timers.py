@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,8 @@ from typing import Any
 
 import redis
 from redis.client import PubSub
+
+from escalator.plugin.logs import Outage, throttled
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +143,11 @@ class FiredTimer:
 class TimerStore:
     """Pending timers in one sorted set; claims lease them into an in-flight set until acked."""
 
-    def __init__(self, redis: redis.Redis, namespace: str = "esc") -> None:
+    def __init__(self, redis: redis.Redis, namespace: str = "esc", *, listener: redis.Redis | None = None) -> None:
+        """`listener`: the client whose connections wait on the wake channel (one with no read timeout: the
+        wait has its own); the command client by default."""
         self.redis = redis
+        self.listener = listener if listener is not None else redis
         self.pending_key = f"{namespace}:timers:pending"
         self.inflight_key = f"{namespace}:timers:inflight"
         self.inflight_due_key = f"{namespace}:timers:inflight_due"
@@ -241,7 +247,7 @@ class TimerStore:
 
     def subscribe_wake(self) -> PubSub:
         """A pub/sub connection on the wake channel, confirmed subscribed so no later arm is missed."""
-        pubsub: PubSub = self.redis.pubsub()  # type: ignore[no-untyped-call]
+        pubsub: PubSub = self.listener.pubsub()  # type: ignore[no-untyped-call]
         pubsub.subscribe(self.wake_channel)
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
@@ -268,8 +274,11 @@ class TimerLoop:
         clock: Callable[[], float] = time.time,
         batch_size: int = 500,
         lease_seconds: float = 30.0,
+        outage: Outage | None = None,
     ) -> None:
+        """`outage`: where a Redis outage is reported (one line when it starts, one when it ends)."""
         self.store = store
+        self.outage = outage
         self.on_fire = on_fire
         # Capping every sleep bounds the cost of a lost wake (e.g. during a reconnect) and of a
         # wall-clock step: waits run on the monotonic clock, deadlines are wall-clock.
@@ -290,15 +299,20 @@ class TimerLoop:
                         pubsub = self.store.subscribe_wake()
                     if self.run_once() >= self.batch_size:
                         continue  # backlog: claim the next batch without sleeping
+                    if self.outage is not None:
+                        self.outage.up()
                     self._sleep(pubsub, stop)
                     backoff = 0.05
-                except Exception:
+                except Exception as error:
                     # Never let the loop die: that would silently stop every SLA.  Redis restarts land here.
-                    log.warning("timer loop error; retrying in %.2fs", backoff, exc_info=True)
+                    if isinstance(error, redis.RedisError) and self.outage is not None:
+                        self.outage.down(error)
+                    else:
+                        throttled(log, logging.WARNING, "timer loop", "timer loop error: %s", error, exc_info=error)
                     if pubsub is not None:
                         _close_quietly(pubsub)
                         pubsub = None
-                    stop.wait(backoff)
+                    stop.wait(backoff + random.uniform(0, backoff))
                     backoff = min(backoff * 2, self.max_sleep)
         finally:
             if pubsub is not None:

@@ -45,6 +45,7 @@ class FreshdeskConnector:
             str(tenant["base_url"]),
             auth_headers(tenant["auth"]),
             limiter=tenant.get("limiter"),
+            interrupt=tenant.get("interrupt"),
             limits=FRESHDESK_LIMITS,
         )
         return FreshdeskClient(http, statuses=(tenant.get("freshdesk") or {}).get("statuses") or {})

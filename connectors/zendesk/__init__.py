@@ -60,7 +60,19 @@ class ZendeskConnector:
         http: VendorHttp
         if uses_refresh(auth):
             session = OAuthSession(base_url, auth, tenant.get("token_store") or MemoryTokenStore())
-            http = OAuthHttp(base_url, session, limiter=tenant.get("limiter"), limits=ZENDESK_LIMITS)
+            http = OAuthHttp(
+                base_url,
+                session,
+                limiter=tenant.get("limiter"),
+                interrupt=tenant.get("interrupt"),
+                limits=ZENDESK_LIMITS,
+            )
         else:
-            http = VendorHttp(base_url, auth_headers(auth), limiter=tenant.get("limiter"), limits=ZENDESK_LIMITS)
+            http = VendorHttp(
+                base_url,
+                auth_headers(auth),
+                limiter=tenant.get("limiter"),
+                interrupt=tenant.get("interrupt"),
+                limits=ZENDESK_LIMITS,
+            )
         return ZendeskClient(http)

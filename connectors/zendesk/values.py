@@ -38,4 +38,9 @@ def zendesk_id(value: object) -> str | None:
 
 def is_ticket_id(text: str) -> bool:
     """ASCII digits only: `str.isdigit` also accepts "²" and other digits no ticket URL can carry."""
-    return text.isascii() and text.isdigit()
+    return text.isascii() and text.isdigit() and len(text) <= 20
+
+
+def canonical_ticket_id(text: str) -> str:
+    """ "00050001" and "50001" are one ticket with one inbox (and one reply to its customer)."""
+    return str(int(text))

@@ -191,12 +191,15 @@ def parse_event(body: bytes, headers: Mapping[str, str]) -> Inbound:
     delivery_id = event_id if isinstance(event_id, str) and event_id else headers.get(INVOCATION_HEADER.lower())
     if not values.is_ticket_id(ticket_id) or occurred_at is None or not delivery_id:
         raise WebhookRejected(400, f"{name} without ticket id, time or event id")
+    problem = snapshot_problem(detail)
+    if problem is not None:
+        raise WebhookRejected(400, f"{name}: {problem}")
     our_kind, parse = TICKET_EVENTS[name]
     fields: dict[str, Any] = {"kind": our_kind, **parse(event, detail)}
     return Inbound(
         TicketEvent(
             delivery_id=f"zendesk:{delivery_id}",
-            ticket_id=ticket_id,
+            ticket_id=values.canonical_ticket_id(ticket_id),
             occurred_at=occurred_at,
             actor_id=values.zendesk_id(detail.get("actor_id")),
             # The ticket as it stood after this event: enough to decide on without reading it back.
@@ -222,13 +225,38 @@ def _parse_trigger_body(body: Any, headers: Mapping[str, str]) -> Inbound:
         TicketEvent(
             delivery_id=f"zendesk:{invocation}",
             kind=kind,
-            ticket_id=ticket_id,
+            ticket_id=values.canonical_ticket_id(ticket_id),
             occurred_at=occurred_at,
             actor_id=values.zendesk_id(body.get("actor_id")),
             # The body carries no comment text: the worker reads the latest comment back from the API.
             detail={"fetch_comment": kind == "comment.added"},
         )
     )
+
+
+_SNAPSHOT_TEXT = ("subject", "description", "status", "priority", "type", "updated_at", "created_at")
+_SNAPSHOT_IDS = ("requester_id", "organization_id", "group_id", "assignee_id", "actor_id")
+
+
+def snapshot_problem(detail: Mapping[str, Any]) -> str | None:
+    """What makes a payload's `detail` unusable as the ticket to decide on, or None. Checked at the door so a
+    signed but malformed payload is refused with a reason (400) instead of failing in a worker later."""
+    for key in _SNAPSHOT_TEXT:
+        if detail.get(key) is not None and not isinstance(detail[key], str):
+            return f"detail.{key} must be a string"
+    for key in ("created_at", "updated_at"):
+        if detail.get(key) is not None and _instant(detail[key]) is None:
+            return f"detail.{key} is not an ISO 8601 instant"
+    for key in _SNAPSHOT_IDS:
+        value = detail.get(key)
+        if value is not None and not (isinstance(value, str | int) and not isinstance(value, bool)):
+            return f"detail.{key} must be an id"
+    tags = detail.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(tag, str) for tag in tags)):
+        return "detail.tags must be a list of strings"
+    if detail.get("via") is not None and not isinstance(detail["via"], dict):
+        return "detail.via must be an object"
+    return None
 
 
 def _instant(value: Any) -> datetime | None:

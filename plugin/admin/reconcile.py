@@ -33,12 +33,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+import redis
 from redis.exceptions import LockError
 
 from escalator.connectors.admin import TicketExport, TicketRecord
 from escalator.plugin import keys
 from escalator.plugin.admin import desk_admin, export_pacer, say, state_key, ticket_export
 from escalator.plugin.admin.backfill import history_events
+from escalator.plugin.logs import throttled
 from escalator.plugin.ratelimit import Budget
 from escalator.plugin.runtime import Runtime
 from escalator.rules.engine import HISTORY_SOURCE, RECONCILE_SOURCE, WEBHOOK_SOURCE
@@ -298,8 +300,17 @@ def reconcile_due(runtime: Runtime) -> None:
             report = Reconciler(runtime, tenant).run()
         except ReconcileBusy:
             continue
-        except Exception:  # a help desk outage must not stop the loop (nor the worker)
-            log.exception("reconciliation pass for %s failed; the next one retries", tenant)
+        except redis.RedisError:
+            raise
+        except Exception as error:  # a help desk outage must not stop the loop (nor the worker)
+            throttled(
+                log,
+                logging.WARNING,
+                f"reconcile:{tenant}",
+                "reconciliation pass for %s failed (%s); the next one retries",
+                tenant,
+                error,
+            )
             continue
         if report.events:
             log.warning(
@@ -314,8 +325,10 @@ def run_reconciler(runtime: Runtime, stop: threading.Event, tick: float = LOOP_T
     while not stop.is_set():
         try:
             reconcile_due(runtime)
-        except Exception:  # Redis hiccups: keep the loop alive
-            log.exception("reconciliation loop error")
+        except redis.RedisError as error:  # reported once per outage, not once per tick
+            runtime.outage.down(error)
+        except Exception as error:  # keep the loop alive whatever a pass meets
+            throttled(log, logging.ERROR, "reconciliation loop", "reconciliation loop error: %s", error, exc_info=error)
         stop.wait(tick)
 
 
