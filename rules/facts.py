@@ -31,12 +31,29 @@ def _text(facts: Facts) -> str:
     return "\n".join(part for part in parts if part)
 
 
+def _customer_text(facts: Facts) -> str:
+    """What the customer wrote in this event: keywords must come from them, never from an agent.
+
+    A new ticket: its subject and description. A comment: the requester's public comment only (an agent's
+    reply or an internal note, even one quoting the customer, is not the customer speaking now). Anything
+    else: nothing, so an update or a timer never re-reads old text as if it were new.
+    """
+    event = facts.event
+    if event.kind == "ticket.created":
+        return "\n".join(part for part in (facts.ticket.subject, facts.ticket.description) if part)
+    comment = event.comment
+    if event.kind == "comment.added" and comment is not None and comment.public and comment.author == "requester":
+        return comment.body
+    return ""
+
+
 def _org(facts: Facts) -> Any:
     return facts.ticket.organization
 
 
 FIELDS: dict[str, Getter] = {
     "text": _text,
+    "customer_text": _customer_text,
     "subject": lambda f: f.ticket.subject,
     "description": lambda f: f.ticket.description,
     "priority": lambda f: f.ticket.priority,

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from escalator.rules.keywords import PhraseMatcher, phrase_regex
+
 Compare = Callable[[Any], "bool | str"]
 """A compiled comparison: truthy when it holds; `contains_any` returns the matched phrase."""
 
@@ -88,28 +90,34 @@ def _excludes(value: Any) -> Compare:
     return lambda actual: not unwanted & {_norm(item) for item in _as_list(actual)}
 
 
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+CONTAINS_ANY_PLURALS = True
+"""`contains_any` also matches a phrase's plurals (`outage` -> `outages`), as DESIGN.md §6 asks: a customer
+writing "multiple outages today" reports an outage. Only -s/-es/-ies on nouns (rules.keywords): `legal` never
+matches `legally` or `illegal`."""
 
 
 def phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
-    """Whole words, case-insensitive, any run of whitespace between words, curly apostrophes as straight."""
-    parts = [r"\s+".join(re.escape(word) for word in phrase.translate(_APOSTROPHES).split()) for phrase in phrases]
-    return re.compile(r"(?<!\w)(" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+    """The phrases as one regular expression: whole words, any case, variants, flexible spacing and hyphens.
+
+    Search it in `escalator.rules.keywords.normalise`d text; `contains_any` uses the faster `PhraseMatcher`,
+    which also knows negation and the compounds that are not keywords (`legal name`).
+    """
+    return phrase_regex(phrases, plurals=CONTAINS_ANY_PLURALS)
 
 
 def _contains_any(value: Sequence[str]) -> Compare:
-    """Truthy with the admin's own phrase (as written in the rules file) when one occurs as whole words."""
+    """Truthy with the admin's own phrase (as written in the rules file) when the text says it.
+
+    Compiled once when the rules load; see `escalator.rules.keywords` for what "says it" means (variants,
+    plurals, light words, negation), and why.
+    """
     if not value or not all(isinstance(item, str) and item.strip() for item in value):
         raise OperatorValueError("contains_any needs a non-empty list of non-empty phrases")
-    pattern = phrase_pattern(value)
-    canonical = {" ".join(phrase.translate(_APOSTROPHES).split()).casefold(): phrase for phrase in value}
+    matcher = PhraseMatcher(value, plurals=CONTAINS_ANY_PLURALS)
 
     def compare(actual: Any) -> bool | str:
-        text = " ".join(str(item) for item in _as_list(actual)).translate(_APOSTROPHES)
-        match = pattern.search(text)
-        if match is None:
-            return False
-        return canonical.get(" ".join(match.group(1).split()).casefold(), match.group(1))
+        # Items of a list (several text fields) are separate lines: a negator never reaches across them.
+        return matcher("\n".join(str(item) for item in _as_list(actual))) or False
 
     return compare
 

@@ -107,8 +107,8 @@ def test_contains_any_matches_whole_words_only() -> None:
     assert compare("Our outage dashboard") == "outage"
     assert compare("outage.") == "outage"  # punctuation is a word boundary
     assert compare("(outage)") == "outage"
-    # Decided: phrases are whole words, so a plural or a longer word is not a match.
-    assert compare("We had several outages last week") is False
+    # Whole words; since DESIGN §6 (tolerant of plurals) a plural is the same word, a longer word is not.
+    assert compare("We had several outages last week") == "outage"
     assert compare("the paralegal called") is False
     assert compare("illegal parking") is False
     assert compare("legally speaking") is False
