@@ -146,7 +146,7 @@ class VendorHttp:
                 self._pause_or_raise(
                     last or not (unsent or idempotent),
                     attempt,
-                    f"connection failed: {error}",
+                    f"{method} {urlsplit(url).netloc}: {_connection_problem(error, unsent)}",
                     maybe_applied=not unsent and not idempotent,
                 )
                 continue
@@ -232,6 +232,20 @@ def _exhausted(buckets: Sequence[str], observed: Sequence[Observation]) -> list[
     call's buckets when the answer says nothing)."""
     left = {item.bucket for item in observed if item.remaining >= 1}
     return [bucket for bucket in buckets if bucket not in left] or list(buckets)
+
+
+def _connection_problem(error: BaseException, unsent: bool) -> str:
+    """requests' connection errors are long chains ("HTTPConnectionPool(...): Max retries exceeded ..."); an
+    admin needs the gist."""
+    if isinstance(error, requests.ConnectTimeout):
+        return "no connection within the connect timeout"
+    if unsent:
+        return "connection refused"
+    text = str(error)
+    for marker, gist in (("Name or service not known", "unknown host"), ("reset by peer", "connection reset")):
+        if marker in text:
+            return gist
+    return "connection dropped before an answer"
 
 
 def _refused(error: BaseException) -> bool:

@@ -151,6 +151,21 @@ def _url_problem(value: Any) -> str | None:
     return None
 
 
+def _address_problems(data: Any) -> list[str]:
+    if not isinstance(data, dict):
+        return []
+    found = []
+    problem = _url_problem(data.get("public_url"))
+    if problem:
+        found.append(f"$.public_url: {problem}")
+    tenants = data.get("tenants")
+    for name, tenant in tenants.items() if isinstance(tenants, dict) else ():
+        problem = _url_problem(tenant.get("base_url")) if isinstance(tenant, dict) else None
+        if problem:
+            found.append(f"{child(child('$.tenants', name), 'base_url')}: {problem}")
+    return found
+
+
 class _AnyEnv(dict[str, str]):
     """An environment in which every variable is set: `escalator validate` checks a file, not its secrets."""
 
@@ -170,15 +185,9 @@ def parse_config(
     problems = [
         f"{error.json_path}: {error.message}" for error in Draft202012Validator(config_schema()).iter_errors(data)
     ]
+    problems += _address_problems(data)
     if problems:
         raise ConfigError("\n".join(sorted(problems)))
-    problem = _url_problem(data.get("public_url"))
-    if problem:
-        problems.append(f"$.public_url: {problem}")
-    for name, tenant in data["tenants"].items():
-        problem = _url_problem(tenant.get("base_url"))
-        if problem:
-            problems.append(f"{child(child('$.tenants', name), 'base_url')}: {problem}")
     resolver = _Resolver(env, optional_env, problems)
     resolved = resolver.resolve(data, "$")
     tenants: dict[str, TenantConfig] = {}

@@ -18,9 +18,10 @@ import redis
 
 from escalator.connectors.errors import Interrupted, PermanentError, RateLimited, TransientError
 from escalator.plugin.clock import schedule_timers
+from escalator.plugin.leases import LEASE_RENEW_SECONDS
 from escalator.plugin.logs import throttled
 from escalator.plugin.processing import Outcome, process_ticket, record
-from escalator.plugin.queue import LEASE_RENEW_SECONDS, MAX_ATTEMPTS
+from escalator.plugin.queue import MAX_ATTEMPTS
 from escalator.plugin.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def keeping_leases(runtime: Runtime) -> Iterator[None]:
     def renew() -> None:
         while not done.wait(LEASE_RENEW_SECONDS):
             try:
-                runtime.queue.renew_held()
+                runtime.queue.leases.renew()
             except redis.RedisError:
                 continue  # the drain itself notices the outage; the leases expire if it lasts
 
@@ -95,6 +96,8 @@ def drain(tenant: str, token: str) -> int:
                     runtime.wake(tenant)
     except redis.RedisError as error:
         runtime.outage.down(error)
+        runtime.queue.leases.forget(tenant)
+        held = None
         return handled  # leases expire; whoever claims the tickets once Redis is back carries on
     finally:
         if held is not None:
@@ -180,6 +183,7 @@ def _failed(runtime: Runtime, tenant: str, ticket_id: str, consumed: int, error:
 
 def sweep(runtime: Runtime) -> None:
     """Recover from crashes and wake drains for deferred retries whose time has come."""
+    runtime.queue.leases.release_orphans()
     for tenant in runtime.config.tenants:
         runtime.queue.reclaim(tenant)
         if runtime.queue.due_count(tenant):

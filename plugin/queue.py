@@ -10,7 +10,6 @@ events, and a crashed worker's lease simply expires and the ticket is claimed ag
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -20,16 +19,11 @@ from typing import Any
 import redis
 
 from escalator.plugin import keys
+from escalator.plugin.leases import DRAINER_LEASE_SECONDS, TICKET_LEASE_SECONDS, HeldLeases, Lease
 from escalator.rules.model import TicketEvent
 
 DEDUPE_SECONDS = 7 * 24 * 3600
 """How long a delivery id is remembered: longer than any vendor's retry schedule (Freshdesk: ~1.5 h)."""
-TICKET_LEASE_SECONDS = 30.0
-"""A worker's hold on one ticket, renewed every LEASE_RENEW_SECONDS while it works: short, so the work of a
-worker that died (SIGKILL, a lost host) is picked up by another within half a minute."""
-DRAINER_LEASE_SECONDS = 30.0
-"""A drain job's hold on one of the tenant's drain slots, renewed like a ticket lease."""
-LEASE_RENEW_SECONDS = 5.0
 MAX_ATTEMPTS = 10
 """Processing attempts per ticket before its events go to the dead-letter list (about 1.5 h of backoff)."""
 
@@ -151,11 +145,8 @@ class EventQueue:
         self._acquire = client.register_script(_ACQUIRE_DRAINER)
         self._reclaim = client.register_script(_RECLAIM)
         self._replay = client.register_script(_REPLAY)
-        self._lock = threading.Lock()
-        self._held: set[tuple[str, str]] = set()
-        """(tenant, ticket) leases this process holds: renewed while it works, handed back when it stops."""
-        self._tokens: set[tuple[str, str]] = set()
-        """(tenant, drain token) this process holds, likewise."""
+        self.leases = HeldLeases(client)
+        """What this process holds: renewed while it works, handed back when it stops."""
 
     # --- receiver side -----------------------------------------------------------------------------------
 
@@ -195,11 +186,11 @@ class EventQueue:
 
     def claim(self, tenant: str) -> str | None:
         now = time.time()
-        ticket = self._claim(keys=[keys.ready(tenant), keys.processing(tenant)], args=[now, now + TICKET_LEASE_SECONDS])
+        until = now + TICKET_LEASE_SECONDS
+        ticket = self._claim(keys=[keys.ready(tenant), keys.processing(tenant)], args=[now, until])
         if not isinstance(ticket, bytes):
             return None
-        with self._lock:
-            self._held.add((tenant, ticket.decode()))
+        self.leases.hold(Lease(tenant, ticket.decode(), ticket=True), until)
         return ticket.decode()
 
     def pending(self, tenant: str, ticket_id: str) -> list[TicketEvent]:
@@ -269,54 +260,20 @@ class EventQueue:
         return int(moved)
 
     def _let_go(self, tenant: str, ticket_id: str) -> None:
-        with self._lock:
-            self._held.discard((tenant, ticket_id))
+        self.leases.let_go(Lease(tenant, ticket_id, ticket=True))
 
     def release_drainer(self, tenant: str, token: str) -> bool:
         """Give the token back; True when due work remains and the caller should try to carry on."""
-        with self._lock:
-            self._tokens.discard((tenant, token))
+        self.leases.let_go(Lease(tenant, token, ticket=False))
         self.redis.zrem(keys.drainers(tenant), token)
         return bool(self.redis.zcount(keys.ready(tenant), "-inf", time.time()))
 
     def hold_drainer(self, tenant: str, token: str) -> None:
         """This process now works under `token` (renewed with its tickets, handed back if it stops)."""
-        with self._lock:
-            self._tokens.add((tenant, token))
+        self.leases.hold(Lease(tenant, token, ticket=False), time.time() + DRAINER_LEASE_SECONDS)
 
     def renew_drainer(self, tenant: str, token: str) -> None:
         self.redis.zadd(keys.drainers(tenant), {token: time.time() + DRAINER_LEASE_SECONDS}, xx=True)
-
-    def renew_held(self) -> None:
-        """Extend every lease this process holds (one round trip): a live worker never loses its ticket."""
-        with self._lock:
-            held, tokens = list(self._held), list(self._tokens)
-        if not held and not tokens:
-            return
-        now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
-        for tenant, ticket in held:
-            pipe.zadd(keys.processing(tenant), {ticket: now + TICKET_LEASE_SECONDS}, xx=True)
-        for tenant, token in tokens:
-            pipe.zadd(keys.drainers(tenant), {token: now + DRAINER_LEASE_SECONDS}, xx=True)
-        pipe.execute()
-
-    def release_held(self) -> int:
-        """Hand back every lease this process holds (a worker that must stop now): its tickets are ready again
-        at once, for another worker; a saved plan (outbox) is finished by whoever claims the ticket."""
-        with self._lock:
-            held, tokens = list(self._held), list(self._tokens)
-            self._held.clear()
-            self._tokens.clear()
-        now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
-        for tenant, ticket in held:
-            pipe.zrem(keys.processing(tenant), ticket)
-            pipe.zadd(keys.ready(tenant), {ticket: now}, nx=True)
-        for tenant, token in tokens:
-            pipe.zrem(keys.drainers(tenant), token)
-        pipe.execute()
-        return len(held)
 
     # --- sweeper -----------------------------------------------------------------------------------------
 

@@ -76,17 +76,25 @@ class ThreadWorker(DrainWorker):
 
 
 class _QuietRqConnectionLog(logging.Filter):
-    """RQ logs every reconnect attempt while Redis is down; the outage is reported once by the assembly."""
+    """RQ logs every reconnect attempt while Redis is down, and a traceback when Redis vanishes mid-loop; the
+    outage is reported once by the assembly, which also restarts RQ's loop."""
 
     def __init__(self, service: WorkerService) -> None:
         super().__init__()
         self.service = service
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if "could not connect to Redis" in record.getMessage():
-            self.service.runtime.outage.down(redis.ConnectionError(record.getMessage()))
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, redis.RedisError):
+            self.service.runtime.outage.down(error)
             return False
-        return True
+        message = record.getMessage()
+        if "could not connect to Redis" in message:
+            args = record.args if isinstance(record.args, tuple) else ()
+            cause = args[1] if len(args) > 1 else message  # RQ's (name, error, wait)
+            self.service.runtime.outage.down(redis.ConnectionError(str(cause)))
+            return False
+        return "Redis connection timeout, quitting" not in message
 
 
 @dataclass
@@ -235,7 +243,7 @@ class WorkerService:
         worker takes over at once, then exit. A saved plan is finished by whoever claims the ticket next; the
         comment ledger keeps a reply that may have left from being sent twice."""
         try:
-            handed = self.runtime.queue.release_held()
+            handed = self.runtime.queue.leases.release_all()
             log.warning("stop grace over: handed back %d ticket lease(s); exiting", handed)
         except redis.RedisError as error:
             log.warning("stop grace over; leases left to expire (%s)", error)

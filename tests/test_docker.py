@@ -20,6 +20,7 @@ from escalator.plugin.cli import build_parser
 from escalator.plugin.config import Config
 from escalator.plugin.embedded import embedded_redis
 from escalator.plugin.runtime import Runtime
+from escalator.plugin.worker import GRACE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,5 +134,9 @@ def test_compose_runs_redis_as_a_database_beside_the_receiver_and_a_worker() -> 
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
         assert all(volume.endswith(":ro") for volume in service["volumes"]), "configuration mounted read-only"
     assert services["receiver"]["ports"] == ["8000:8000"]
-    assert services["worker"]["healthcheck"] == {"disable": True}, "a worker has no /healthz to answer"
-    assert "ports" not in services["worker"]
+    worker = services["worker"]
+    assert worker["healthcheck"]["test"] == ["CMD", "escalator", "healthcheck"], "the worker's own health file"
+    assert "ports" not in worker
+    for name in ("receiver", "worker"):
+        grace = int(services[name]["stop_grace_period"].removesuffix("s"))
+        assert grace > GRACE_SECONDS + 2, "Docker's SIGKILL comes after the worker's own graceful stop"

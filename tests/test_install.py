@@ -179,15 +179,24 @@ def test_show_secret_prints_it_and_nothing_is_written_to_disk(
 
 
 @pytest.mark.parametrize(
-    ("status", "message"),
-    [(401, "wrong credentials: Zendesk answered 401"), (403, "the user needs admin rights: Zendesk answered 403")],
+    ("status", "message", "exit_code"),
+    [
+        # DESIGN §3: 4 when the help desk refuses our credentials; a missing right is a problem to fix (1).
+        (401, "wrong credentials: Zendesk answered 401", 4),
+        (403, "the user needs admin rights: Zendesk answered 403", 1),
+    ],
 )
 def test_refused_credentials_are_explained(
-    zendesk: FakeZendesk, configured: Path, capsys: pytest.CaptureFixture[str], status: int, message: str
+    zendesk: FakeZendesk,
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+    message: str,
+    exit_code: int,
 ) -> None:
     zendesk.fail(r"GET /api/v2/users/me", status)
     code, lines = install(capsys)
-    assert code == 1 and lines[1].startswith(f"error   {message}")
+    assert code == exit_code and lines[1].startswith(f"error   {message}")
     assert writes(zendesk) == []
 
 
@@ -291,7 +300,7 @@ def test_freshdesk_show_secret_and_refused_key(
     assert code == 0 and any("X-Escalator-Secret: a-long-random-shared-secret-0123" in line for line in lines)
     monkeypatch.setenv("GLOBEX_FRESHDESK_API_KEY", "wrong-key")
     code, lines = install(capsys)
-    assert code == 1 and lines[1].startswith("error   wrong credentials: Freshdesk answered 401")
+    assert code == 4 and lines[1].startswith("error   wrong credentials: Freshdesk answered 401")
 
 
 def test_freshdesk_agent_without_global_access_is_warned(

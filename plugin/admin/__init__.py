@@ -17,10 +17,11 @@ from escalator.connectors.freshdesk.api import FreshdeskClient
 from escalator.connectors.zendesk.admin import EXPORTS_PER_MINUTE, ZendeskAdmin, ZendeskExport
 from escalator.connectors.zendesk.api import ZendeskClient
 from escalator.plugin import keys
+from escalator.plugin.exitcodes import EXIT_DESK, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 from escalator.plugin.ratelimit import Budget, RedisRateLimiter
 from escalator.plugin.runtime import Runtime
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+__all__ = ["EXIT_DESK", "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE"]
 EXPORT_BUCKET = "exports"
 EXPORT_MAX_WAIT = 120.0
 """How long a caller may wait for an export slot before giving up for now (reconcile) or waiting again."""

@@ -22,7 +22,7 @@ from escalator.connectors.admin import AccessProblem
 from escalator.connectors.errors import VendorError
 from escalator.connectors.freshdesk.admin import FreshdeskAdmin, automation_rules
 from escalator.connectors.zendesk.admin import WEBHOOK_EVENTS, ZendeskAdmin, webhook_changes, webhook_spec
-from escalator.plugin.admin import EXIT_OK, EXIT_PROBLEM, desk_admin, say
+from escalator.plugin.admin import EXIT_DESK, EXIT_OK, EXIT_PROBLEM, desk_admin, say
 from escalator.plugin.runtime import Runtime
 from escalator.rules.policy import Policy
 
@@ -61,10 +61,10 @@ class Install:
             identity = admin.whoami()
         except AccessProblem as problem:
             self.problem(str(problem))
-            return EXIT_PROBLEM
+            return EXIT_DESK if problem.kind == "credentials" else EXIT_PROBLEM
         except VendorError as error:
             self.problem(f"cannot reach {config.base_url}: {error}")
-            return EXIT_PROBLEM
+            return EXIT_DESK
         self.line("ok", f"credentials: {identity.email or identity.name} ({identity.role})")
         for note in identity.notes:
             self.line("warn", note)

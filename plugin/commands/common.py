@@ -17,8 +17,9 @@ from typing import NoReturn
 import redis
 
 from escalator.plugin.config import Config
+from escalator.plugin.exitcodes import EXIT_DESK, EXIT_OK, EXIT_PROBLEM, EXIT_REDIS, EXIT_USAGE
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_REDIS, EXIT_DESK = 0, 1, 2, 3, 4
+__all__ = ["EXIT_DESK", "EXIT_OK", "EXIT_PROBLEM", "EXIT_REDIS", "EXIT_USAGE"]
 
 CONFIG_ENV = "ESCALATOR_CONFIG"
 REDIS_ENV = "REDIS_URL"
