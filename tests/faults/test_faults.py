@@ -91,3 +91,21 @@ def test_duplicate_and_shuffled_deliveries_of_two_interleaved_tenants(deployment
     assert statuses.count(200) == 100
     figures = deployment.verify()
     assert figures == {"tickets": 50, "lost": 0, "duplicated": 0, "wrong_tenant": 0}
+
+
+def test_huge_and_odd_requests_against_the_real_receiver(deployment: Deployment) -> None:
+    """What the HTTP server itself meets (waitress): huge headers, a body over the limit, a chunked body."""
+    import requests
+
+    deployment.start_serve()
+    url = f"http://127.0.0.1:{deployment.receiver_port}/webhooks/zendesk/acme"
+    answers = [
+        requests.post(url, data=b"{}", headers={"X-Huge": "h" * 100_000}, timeout=10).status_code,
+        requests.post(url, data=b"{}", headers={f"X-{i}": "v" * 100 for i in range(2000)}, timeout=10).status_code,
+        requests.post(url, data=b"x" * (3 * 1024 * 1024), timeout=10).status_code,
+        requests.post(url, data=iter([b"x" * 65536] * 8), timeout=10).status_code,  # chunked, over the limit
+        requests.post(url + "/../../admin", data=b"{}", timeout=10).status_code,
+    ]
+    assert all(400 <= status < 500 for status in answers), answers
+    assert requests.get(f"http://127.0.0.1:{deployment.receiver_port}/healthz", timeout=5).status_code == 200
+    assert deployment.serve is not None and deployment.serve.poll() is None
