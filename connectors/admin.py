@@ -18,6 +18,16 @@ DONE_STATUSES = frozenset({"solved", "closed", "deleted"})
 """Tickets the admin commands leave alone: nothing left to escalate (and closed ones cannot be updated)."""
 
 
+SECRET_TAIL = 4
+
+
+def masked(secret: str) -> str:
+    """`…k3Zq, 43 characters`: enough to tell two secrets apart, not enough to use one."""
+    if not secret:
+        return "empty"
+    return f"…{secret[-SECRET_TAIL:]}, {len(secret)} characters" if len(secret) > 2 * SECRET_TAIL else "hidden"
+
+
 class AccessProblem(Exception):
     """The help desk refused who we are: `kind` is "credentials" (401) or "permissions" (403, or a role
     without the rights the set-up needs). The message is meant for the admin as is."""

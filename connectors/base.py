@@ -1,17 +1,74 @@
-"""What every vendor connector provides: inbound (verify, parse) and outbound (read, write back).
+"""What every vendor connector provides, and all the plugin knows of a help desk.
 
-Adding a vendor is one folder implementing these and one line in `connectors.registry`.
+A connector owns everything vendor-specific: its settings (schema, defaults, credential checks), inbound
+webhooks (verify, parse), the API client (read, write back, auth and token refresh), the admin calls
+(`escalator install`'s set-up steps) and the export (backfill and reconciliation: pages, cursor policy, the
+vendor's own rate limit on it). The plugin reaches a vendor only through `connectors.registry`; adding a
+help desk is one folder implementing `Connector` and one line there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from escalator.rules.model import Comment, Ticket, TicketEvent
 from escalator.rules.plan import Plan
+
+if TYPE_CHECKING:
+    from escalator.connectors.admin import Identity, TicketExport
+    from escalator.connectors.ratelimit import RateLimiter
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """What a connector knows of its tenant: the vendor-neutral settings, resolved (secrets read from the
+    environment), and the settings only this vendor has (its `settings_schema` keys, validated)."""
+
+    name: str
+    base_url: str
+    auth: Mapping[str, str]
+    webhook_secret: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TokenStore(Protocol):
+    """Where a tenant's newest credentials are kept when the vendor rotates them (OAuth refresh), shared by
+    every process that calls the tenant's help desk."""
+
+    def load(self) -> Mapping[str, Any] | None: ...
+
+    def save(self, tokens: Mapping[str, Any]) -> None: ...
+
+    def refreshing(self) -> AbstractContextManager[object]:
+        """Held while one process refreshes, so no two use the same refresh token."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the running service lends a tenant's client: the tenant's shared rate limit, where rotated tokens
+    live, and the signal that the process is stopping (no call is retried after it)."""
+
+    limiter: RateLimiter | None = None
+    token_store: TokenStore | None = None
+    interrupt: threading.Event | None = None
+
+
+@dataclass(frozen=True)
+class ExportPolicy:
+    """How a vendor's ticket export behaves, for backfill and reconciliation."""
+
+    exports_per_minute: float | None = None
+    """The vendor's own limit on export calls, on top of the request budget (None: none)."""
+    settle: timedelta = timedelta(0)
+    """How long a change may take to show in the export (a list endpoint that lags): reconciliation looks
+    that far back again on every pass."""
+    exact_cursor: bool = False
+    """The export resumes from an opaque cursor exactly where it stopped (else from a time watermark)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +96,9 @@ class DeskClient(Protocol):
 
     def fetch_ticket(self, ticket_id: str) -> Ticket: ...
 
+    def groups(self, refresh: bool = False) -> dict[str, str]:
+        """Group id -> name (cached; `refresh` reads them afresh)."""
+
     def latest_comment(self, ticket_id: str) -> Comment | None: ...
 
     def apply(self, ticket: Ticket, plan: Plan, ledger: CommentLedger) -> int:
@@ -58,15 +118,69 @@ class SnapshotReader(Protocol):
         snapshot is missing, or the rules read `fields` a snapshot does not carry."""
 
 
+@dataclass
+class InstallStep:
+    """What `escalator install` hands a connector for its vendor-specific set-up, and how it reports: one
+    `line(tag, text)` per check or action (`ok`, `create`, `update`, `next`, `warn`, `manual`), `problem(text)`
+    for what must be fixed (the command then exits 1)."""
+
+    tenant: str
+    settings: TenantSettings
+    webhook_url: str
+    dry_run: bool
+    show_secret: bool
+    env_names: Mapping[str, str]
+    """Setting (`webhook_secret`, ...) -> the environment variable it is read from, to name in messages."""
+    line: Callable[[str, str], None]
+    problem: Callable[[str], None]
+
+
+class DeskAdmin(Protocol):
+    """The calls the admin commands make to a help desk, through the tenant's client."""
+
+    def whoami(self) -> Identity:
+        """Who we are; AccessProblem when the help desk refuses the credentials or the role lacks rights."""
+
+    def groups(self) -> dict[str, str]:
+        """Group id -> name, read afresh."""
+
+    def install(self, step: InstallStep) -> None:
+        """Create or update, idempotently, what the help desk needs to send us events (or say what the admin
+        must do by hand, and why)."""
+
+
 class Connector(Protocol):
     """Inbound `headers` always have lower-case names (HTTP header names are case-insensitive)."""
 
     vendor: str
+    display_name: str
+    default_host: str
+    """`https://{}.example.com`: the address a `subdomain` setting stands for."""
+    default_rate_limit: Mapping[str, int]
+    """The tenant's outbound budget when the admin sets none: the vendor's smallest plan."""
+    settings_schema: Mapping[str, Mapping[str, Any]]
+    """The tenant settings only this vendor has: key (`freshdesk`, `zendesk_app`) -> its JSON Schema. Their
+    values reach the connector as `TenantSettings.options`."""
+    export_policy: ExportPolicy
 
-    def verify(self, tenant: Mapping[str, Any], body: bytes, headers: Mapping[str, str], now: datetime) -> None:
+    def auth_problems(self, auth: Mapping[str, Any]) -> list[str]:
+        """What is wrong with the `auth` settings (empty when they are usable)."""
+
+    def auth_warnings(self, auth: Mapping[str, Any]) -> list[str]:
+        """What `install` should warn about (e.g. a credential kind the vendor is retiring)."""
+
+    def rotates_tokens(self, auth: Mapping[str, Any]) -> bool:
+        """Whether these credentials are rotated by the vendor, so every process must share a token store."""
+
+    def verify(self, tenant: TenantSettings, body: bytes, headers: Mapping[str, str], now: datetime) -> None:
         """Raise WebhookRejected(401) unless the request provably comes from the tenant's help desk."""
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Inbound:
         """Raise WebhookRejected(400) for payloads that are not from this vendor."""
 
-    def client(self, tenant: Mapping[str, Any]) -> DeskClient: ...
+    def client(self, tenant: TenantSettings, services: Services) -> DeskClient: ...
+
+    def admin(self, client: DeskClient) -> DeskAdmin: ...
+
+    def export(self, client: DeskClient, pace: Callable[[], None]) -> TicketExport:
+        """The tenant's tickets in bulk; `pace` is called before each export call (the shared export budget)."""

@@ -6,6 +6,7 @@ reported with their JSON path, like rules files.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Collection, Mapping
@@ -18,15 +19,11 @@ from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
+from escalator.connectors.base import TenantSettings
+from escalator.connectors.registry import CONNECTORS
 from escalator.rules.durations import DurationError, parse_duration
 from escalator.rules.errors import child
 
-DEFAULT_RATE_LIMITS: dict[str, dict[str, int]] = {
-    # The smallest paid plans: safe until the admin says the account has more.
-    "zendesk": {"requests_per_minute": 200, "ticket_updates_per_minute": 100},
-    "freshdesk": {"requests_per_minute": 200, "ticket_updates_per_minute": 80},
-}
-DEFAULT_HOSTS = {"zendesk": "https://{}.zendesk.com", "freshdesk": "https://{}.freshdesk.com"}
 DEFAULT_RECONCILE_SECONDS = 300.0
 """A reconciliation pass every five minutes: a dropped webhook is caught up within minutes, at the cost of
 one export call per pass when nothing was dropped."""
@@ -45,27 +42,18 @@ class TenantConfig:
     webhook_secret: str
     rules_path: Path
     rate_limit: Mapping[str, int]
-    freshdesk: Mapping[str, Any] = field(default_factory=dict)
-    """Freshdesk-only settings, e.g. `{"statuses": {"6": "on_hold"}}` (custom status id -> common status)."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """The settings only this tenant's vendor has (its connector's `settings_schema` keys), e.g.
+    `{"freshdesk": {"statuses": {"6": "on_hold"}}}`."""
     reconcile_every: float | None = DEFAULT_RECONCILE_SECONDS
     """Seconds between reconciliation passes in the workers; None when the admin turned it off."""
     env_names: Mapping[str, str] = field(default_factory=dict)
     """Setting (`webhook_secret`, `auth.api_token`, ...) -> the environment variable it is read from, so the
     admin commands can say which variable to set without ever printing a secret."""
 
-    def as_mapping(self) -> dict[str, Any]:
-        """The shape connectors take (they know nothing of this module)."""
-        mapping: dict[str, Any] = {
-            "name": self.name,
-            "vendor": self.vendor,
-            "base_url": self.base_url,
-            "auth": dict(self.auth),
-            "webhook_secret": self.webhook_secret,
-            "rate_limit": dict(self.rate_limit),
-        }
-        if self.freshdesk:
-            mapping["freshdesk"] = {key: dict(value) for key, value in self.freshdesk.items()}
-        return mapping
+    def settings(self) -> TenantSettings:
+        """What the tenant's connector is told (it knows nothing of this module)."""
+        return TenantSettings(self.name, self.base_url, self.auth, self.webhook_secret, self.options)
 
 
 @dataclass(frozen=True)
@@ -79,8 +67,20 @@ class Config:
         return f"{self.public_url.rstrip('/')}/webhooks/{self.tenants[tenant].vendor}/{tenant}"
 
 
-@cache
 def config_schema() -> dict[str, Any]:
+    """The configuration's JSON Schema: `config_schema.json`, with the vendors and their own settings filled in
+    from the connector registry (a registered connector is a valid `vendor` with its settings at once)."""
+    schema = copy.deepcopy(_base_schema())
+    tenant = schema["$defs"]["tenant"]
+    tenant["properties"]["vendor"]["enum"] = sorted(CONNECTORS)
+    for connector in CONNECTORS.values():
+        for key, setting in connector.settings_schema.items():
+            tenant["properties"][key] = dict(setting)
+    return schema
+
+
+@cache
+def _base_schema() -> dict[str, Any]:
     text = resources.files("escalator.plugin").joinpath("config_schema.json").read_text(encoding="utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
 
@@ -128,17 +128,6 @@ def _reconcile_every(setting: Mapping[str, Any], path: str, problems: list[str])
     except DurationError as error:
         problems.append(f'{path}: {error} (or "off")')
         return None
-
-
-def _check_auth(vendor: str, auth: Mapping[str, Any], path: str, problems: list[str]) -> None:
-    if vendor == "zendesk":
-        oauth = auth.get("oauth_token") or auth.get("refresh_token")
-        if not (oauth or (auth.get("email") and auth.get("api_token"))):
-            problems.append(f"{path}: Zendesk needs email + api_token, or oauth_token")
-        if auth.get("refresh_token") and not (auth.get("client_id") and auth.get("client_secret")):
-            problems.append(f"{path}: a refresh_token needs the OAuth client's client_id and client_secret")
-    if vendor == "freshdesk" and not auth.get("api_key"):
-        problems.append(f"{path}: Freshdesk needs api_key")
 
 
 def _url_problem(value: Any) -> str | None:
@@ -194,15 +183,18 @@ def parse_config(
     for name, tenant in resolved["tenants"].items():
         path = child("$.tenants", name)
         vendor = tenant["vendor"]
+        connector = CONNECTORS[vendor]
         base_url = tenant.get("base_url") or (
-            DEFAULT_HOSTS[vendor].format(tenant["subdomain"]) if tenant.get("subdomain") else ""
+            connector.default_host.format(tenant["subdomain"]) if tenant.get("subdomain") else ""
         )
         if not base_url:
             problems.append(f"{path}: give base_url or subdomain")
         auth = tenant["auth"]
-        _check_auth(vendor, auth, child(path, "auth"), problems)
-        if vendor != "freshdesk" and "freshdesk" in tenant:
-            problems.append(f"{child(path, 'freshdesk')}: only a Freshdesk tenant takes Freshdesk settings")
+        problems += [f"{child(path, 'auth')}: {problem}" for problem in connector.auth_problems(auth)]
+        for other in CONNECTORS.values():
+            for key in set(other.settings_schema) - set(connector.settings_schema):
+                if key in tenant:
+                    problems.append(f"{child(path, key)}: only a {other.display_name} tenant takes these settings")
         rules_path = (base_dir / tenant["rules"]).resolve()
         if not rules_path.is_file():
             problems.append(f"{child(path, 'rules')}: no rules file at {rules_path}")
@@ -213,8 +205,8 @@ def parse_config(
             auth=auth,
             webhook_secret=tenant["webhook_secret"],
             rules_path=rules_path,
-            rate_limit={**DEFAULT_RATE_LIMITS[vendor], **tenant.get("rate_limit", {})},
-            freshdesk=tenant.get("freshdesk", {}),
+            rate_limit={**connector.default_rate_limit, **tenant.get("rate_limit", {})},
+            options={key: tenant[key] for key in connector.settings_schema if key in tenant},
             reconcile_every=_reconcile_every(tenant.get("reconcile", {}), child(path, "reconcile"), problems),
             env_names=_env_names(resolver.names, path),
         )

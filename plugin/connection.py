@@ -48,6 +48,21 @@ ROLES: dict[str, Timeouts] = {
 
 SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "redis+sentinel")
 
+UNAVAILABLE: tuple[type[Exception], ...] = tuple(
+    getattr(redis.exceptions, name)
+    for name in (
+        "ConnectionError",
+        "TimeoutError",
+        "ReadOnlyError",
+        "ClusterDownError",
+        "TryAgainError",
+        "MasterDownError",
+    )
+    if hasattr(redis.exceptions, name)
+)
+"""Errors that mean Redis is unreachable or failing over (wait and carry on), as opposed to a command Redis
+refused (a bug or bad data: that ticket's failure, retried or dead-lettered like any other)."""
+
 
 @dataclass(frozen=True)
 class RedisTarget:

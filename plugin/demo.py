@@ -21,6 +21,7 @@ from escalator.plugin import keys
 from escalator.plugin.app import create_app
 from escalator.plugin.config import Config, TenantConfig
 from escalator.plugin.embedded import EmbeddedService
+from escalator.plugin.jobs import wait_quiet
 from escalator.plugin.runtime import Runtime
 
 TENANT = "demo"
@@ -65,7 +66,7 @@ class DemoDay:
             if not self.desk.pending_webhooks():
                 break
             statuses += self.desk.flush_webhooks()
-            self.runtime.wait_idle(TENANT, timeout=15)
+            wait_quiet(self.runtime, TENANT, timeout=15)
         return statuses
 
     def story(self, ticket_id: int) -> None:
@@ -112,7 +113,7 @@ class DemoDay:
 
         self.say("\nThe help desk delivers the first webhook again (a retry):")
         status = desk.deliver(first_delivery)
-        self.runtime.wait_idle(TENANT)
+        wait_quiet(self.runtime, TENANT)
         self.say(
             f"  answered {status} (duplicate), nothing written twice: "
             f"{len([w for w in desk.writes if w['ticket_id'] == scripted[0]['id']])} update(s) on #{scripted[0]['id']}"

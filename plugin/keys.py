@@ -1,12 +1,26 @@
-"""Every Redis key Escalator uses, in one `esc:<tenant>:<kind>[:<name>]` scheme (tenants never share a key)."""
+"""Every Redis key Escalator uses, in one `esc:{<tenant>}:<kind>[:<name>]` scheme.
+
+The braces are a Redis Cluster hash tag: every key of a tenant lands in the same slot, so each Lua script
+(intake, claim, finish, timers) touches one slot and runs unchanged on one server, Sentinel or a cluster.
+Tenants never share a key. The only keys outside a tenant are `esc:schema` (the layout's version, for
+migrations) and what RQ keeps under its own `rq:` prefix.
+"""
 
 from __future__ import annotations
 
 PREFIX = "esc"
+SCHEMA = f"{PREFIX}:schema"
+"""The key layout's version: 2 since keys are hash-tagged per tenant (plugin.migrate moves version 1)."""
+SCHEMA_VERSION = 2
+
+
+def tenant_prefix(tenant: str) -> str:
+    return f"{PREFIX}:{{{tenant}}}"
 
 
 def tenant_key(tenant: str, kind: str, name: str | None = None) -> str:
-    return f"{PREFIX}:{tenant}:{kind}" if name is None else f"{PREFIX}:{tenant}:{kind}:{name}"
+    base = f"{tenant_prefix(tenant)}:{kind}"
+    return base if name is None else f"{base}:{name}"
 
 
 def dedupe(tenant: str, delivery_id: str) -> str:
@@ -62,7 +76,18 @@ def journal(tenant: str, ticket_id: str) -> str:
 
 
 def metrics(tenant: str) -> str:
+    """Operational counters (events, writes, replies, ...), a hash."""
     return tenant_key(tenant, "metrics")
+
+
+def timers(tenant: str) -> str:
+    """The namespace of the tenant's timer store (`<namespace>:timers:pending`, ...; see plugin.timers)."""
+    return tenant_prefix(tenant)
+
+
+def checkpoint(tenant: str, command: str) -> str:
+    """`backfill` / `reconcile`: a command's checkpoint hash."""
+    return tenant_key(tenant, command)
 
 
 def as_text(value: bytes | str) -> str:

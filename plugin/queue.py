@@ -12,18 +12,21 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from escalator.plugin import keys
 from escalator.plugin.leases import DRAINER_LEASE_SECONDS, TICKET_LEASE_SECONDS, HeldLeases, Lease
+from escalator.plugin.timers import ARM_LUA, CANCEL_LUA, TimerStore
 from escalator.rules.model import TicketEvent
 
 DEDUPE_SECONDS = 7 * 24 * 3600
 """How long a delivery id is remembered: longer than any vendor's retry schedule (Freshdesk: ~1.5 h)."""
+JOURNAL_LENGTH = 200
+"""Decisions kept per ticket (newest first): what fired, what was held back, why."""
 MAX_ATTEMPTS = 10
 """Processing attempts per ticket before its events go to the dead-letter list (about 1.5 h of backoff)."""
 
@@ -39,30 +42,58 @@ redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
 return 2
 """
 
+# KEYS: ready, processing, drainers ; ARGV: now, lease_until, drain token ('' none), token lease_until,
+# then the key prefixes of inbox, state and outbox (+ ticket id). One round trip: renew the drain slot, lease
+# the first due ticket no one holds, and read everything a worker needs to decide on it.
 _CLAIM = """
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[3], 'XX', ARGV[4], ARGV[3]) end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 64)
 for _, ticket in ipairs(due) do
   if not redis.call('ZSCORE', KEYS[2], ticket) then
     redis.call('ZREM', KEYS[1], ticket)
     redis.call('ZADD', KEYS[2], ARGV[2], ticket)
-    return ticket
+    return {ticket, redis.call('LRANGE', ARGV[5] .. ticket, 0, -1),
+            redis.call('GET', ARGV[6] .. ticket) or '', redis.call('GET', ARGV[7] .. ticket) or ''}
   end
 end
 return false
 """
 
-# KEYS: processing, inbox, ready, state, outbox, dead, attempts
-# ARGV: ticket, consumed, state_json, now, then dead-letter entries (poison events, or every event buried)
-_FINISH = """
+# KEYS: 1 processing, 2 inbox, 3 ready, 4 state, 5 outbox, 6 dead, 7 attempts, 8 journal, 9 metrics,
+#       10-12 the tenant's timers (pending, inflight, inflight_due)
+# ARGV: 1 ticket, 2 consumed, 3 state json ('' keeps it), 4 now, 5 timer wake channel, 6 journal entry ('' none),
+#       7 journal length, 8 dead letters n, 9 counter pairs n, 10 timer (due, key) pairs n, 11 timers to cancel n,
+#       then the dead letters, the (name, increment) pairs, the (due, key) pairs and the keys to cancel.
+# Everything a finished ticket changes, in one step: nothing is half-recorded after a crash.
+_FINISH = (
+    ARM_LUA
+    + CANCEL_LUA
+    + """
 redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
 if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) end
 redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[7], ARGV[1])
-for i = 5, #ARGV do redis.call('RPUSH', KEYS[6], ARGV[i]) end
+if ARGV[6] ~= '' then
+  redis.call('LPUSH', KEYS[8], ARGV[6])
+  redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[7]) - 1)
+end
+local at = 11
+for i = 1, tonumber(ARGV[8]) do redis.call('RPUSH', KEYS[6], ARGV[at + i]) end
+at = at + tonumber(ARGV[8])
+for i = 1, tonumber(ARGV[9]) do
+  redis.call('HINCRBY', KEYS[9], ARGV[at + 2 * i - 1], ARGV[at + 2 * i])
+end
+at = at + 2 * tonumber(ARGV[9])
+local items = {}
+for i = 1, 2 * tonumber(ARGV[10]) do items[i] = ARGV[at + i] end
+at = at + 2 * tonumber(ARGV[10])
+for i = 1, tonumber(ARGV[11]) do cancel_timer(KEYS[10], KEYS[11], KEYS[12], ARGV[at + i]) end
+arm_timers(KEYS[10], ARGV[5], items)
 if redis.call('LLEN', KEYS[2]) > 0 then redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[1]) end
 return 1
 """
+)
 
 # KEYS: dead, ready ; ARGV: now, inbox key prefix, then (dead-letter entry, ticket id, event json) triples.
 # An entry another replay already took (LREM finds nothing) is skipped, so a replay never queues twice.
@@ -128,6 +159,36 @@ class DeadLetter:
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """A leased ticket and what a worker needs to decide on it, read with the lease."""
+
+    ticket_id: str
+    raw: list[str]
+    """Its inbox, oldest first, as stored: the worker decodes each event itself (one it cannot read is set
+    aside alone)."""
+    state_json: str
+    outbox_json: str
+
+
+@dataclass
+class Finish:
+    """What a finished ticket changes (see `EventQueue.finish`)."""
+
+    state_json: str = ""
+    """The ticket's new state ('' keeps the old one)."""
+    dead: Sequence[tuple[str, str]] = ()
+    """(raw event, error) to dead-letter."""
+    attempts: int | None = None
+    journal: str = ""
+    """A journal entry (JSON) for the decision, '' for none."""
+    counters: Mapping[str, int] = field(default_factory=dict)
+    arm: Sequence[tuple[str, float]] = ()
+    """(timer key, due) to arm or move."""
+    cancel: Sequence[str] = ()
+    """Timer keys to cancel."""
+
+
+@dataclass(frozen=True)
 class Offer:
     accepted: bool
     """False for a delivery seen before (answered 200, nothing queued)."""
@@ -184,35 +245,43 @@ class EventQueue:
 
     # --- worker side -------------------------------------------------------------------------------------
 
-    def claim(self, tenant: str) -> str | None:
+    def claim(self, tenant: str, token: str = "") -> Claimed | None:
+        """Lease the first due ticket nobody holds, with its inbox, state and saved plan (one round trip); the
+        drain `token`, if given, is renewed on the way."""
         now = time.time()
         until = now + TICKET_LEASE_SECONDS
-        ticket = self._claim(keys=[keys.ready(tenant), keys.processing(tenant)], args=[now, until])
-        if not isinstance(ticket, bytes):
+        found = self._claim(
+            keys=[keys.ready(tenant), keys.processing(tenant), keys.drainers(tenant)],
+            args=[
+                now,
+                until,
+                token,
+                now + DRAINER_LEASE_SECONDS,
+                keys.inbox(tenant, ""),
+                keys.state(tenant, ""),
+                keys.outbox(tenant, ""),
+            ],
+        )
+        if not found:
             return None
-        self.leases.hold(Lease(tenant, ticket.decode(), ticket=True), until)
-        return ticket.decode()
+        ticket_id = keys.as_text(found[0])
+        self.leases.hold(Lease(tenant, ticket_id, ticket=True), until)
+        return Claimed(
+            ticket_id, [keys.as_text(raw) for raw in found[1]], keys.as_text(found[2]), keys.as_text(found[3])
+        )
 
     def pending(self, tenant: str, ticket_id: str) -> list[TicketEvent]:
         return [TicketEvent.from_json(raw) for raw in self.redis.lrange(keys.inbox(tenant, ticket_id), 0, -1)]
 
-    def pending_raw(self, tenant: str, ticket_id: str) -> list[str]:
-        """The inbox as stored: a worker decodes each event itself, so one it cannot read is set aside alone."""
-        return [keys.as_text(raw) for raw in self.redis.lrange(keys.inbox(tenant, ticket_id), 0, -1)]
-
-    def finish(
-        self,
-        tenant: str,
-        ticket_id: str,
-        consumed: int,
-        state_json: str = "",
-        dead: Sequence[tuple[str, str]] = (),
-        attempts: int | None = None,
-    ) -> None:
-        """Drop the applied events, save the ticket's state, clear its outbox and its failure count, and move
-        `dead` (raw event, error) pairs to the dead-letter list, in one step; requeue the ticket if more events
-        arrived meanwhile."""
-        entries = [_dead_letter(raw, error, attempts) for raw, error in dead]
+    def finish(self, tenant: str, ticket_id: str, consumed: int, done: Finish | None = None) -> None:
+        """Drop the applied events, save the ticket's state, clear its outbox and failure count, move poison
+        events to the dead letters, journal the decision, count it and re-arm the ticket's timers, in one
+        step; requeue the ticket if more events arrived meanwhile."""
+        done = done or Finish()
+        timers = TimerStore(self.redis, keys.timers(tenant))
+        dead = [_dead_letter(raw, error, done.attempts) for raw, error in done.dead]
+        counters = [item for name, value in done.counters.items() if value for item in (name, value)]
+        arm = [item for key, due in done.arm for item in (due, key)]
         self._finish(
             keys=[
                 keys.processing(tenant),
@@ -222,8 +291,27 @@ class EventQueue:
                 keys.outbox(tenant, ticket_id),
                 keys.dead_letters(tenant),
                 keys.attempts(tenant),
+                keys.journal(tenant, ticket_id),
+                keys.metrics(tenant),
+                *timers.keys(),
             ],
-            args=[ticket_id, consumed, state_json, time.time(), *entries],
+            args=[
+                ticket_id,
+                consumed,
+                done.state_json,
+                time.time(),
+                timers.wake_channel,
+                done.journal,
+                JOURNAL_LENGTH,
+                len(dead),
+                len(counters) // 2,
+                len(arm) // 2,
+                len(done.cancel),
+                *dead,
+                *counters,
+                *arm,
+                *done.cancel,
+            ],
         )
         self._let_go(tenant, ticket_id)
 
@@ -234,10 +322,9 @@ class EventQueue:
     def record_failure(self, tenant: str, ticket_id: str) -> int:
         return int(self.redis.hincrby(keys.attempts(tenant), ticket_id, 1))
 
-    def bury(self, tenant: str, ticket_id: str, consumed: int, error: str, attempts: int | None = None) -> None:
+    def bury(self, tenant: str, ticket_id: str, raw: Sequence[str], error: str, attempts: int | None = None) -> None:
         """Move a ticket's events to the dead-letter list: kept, visible, and out of the way of new ones."""
-        events = self.redis.lrange(keys.inbox(tenant, ticket_id), 0, consumed - 1)
-        self.finish(tenant, ticket_id, consumed, dead=[(keys.as_text(raw), error) for raw in events], attempts=attempts)
+        self.finish(tenant, ticket_id, len(raw), Finish(dead=[(text, error) for text in raw], attempts=attempts))
 
     def dead_letters(self, tenant: str) -> list[DeadLetter]:
         return [DeadLetter.from_raw(raw) for raw in self.redis.lrange(keys.dead_letters(tenant), 0, -1)]

@@ -1,7 +1,8 @@
-"""One process's view of the deployment: configuration, Redis, the event queue, policies and vendor clients.
+"""One process's services: configuration, Redis, the event queue, the drain-job queue, timers and tenants.
 
-The webhook receiver and the workers both build one. Policies reload when their file changes; a file that
-no longer loads is refused whole and the last good policy keeps running.
+The webhook receiver and the workers each build one. RQ runs jobs by import path (`escalator.plugin.jobs.
+drain`), so a drain job finds its process's runtime through `current()`: the worker assembly installs it,
+and a bare `escalator worker` process builds it from ESCALATOR_CONFIG and REDIS_URL on first use.
 """
 
 from __future__ import annotations
@@ -9,22 +10,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 from rq import Queue
 
 from escalator.connectors.base import Connector, DeskClient
-from escalator.connectors.registry import CONNECTORS
+from escalator.plugin import keys
 from escalator.plugin.config import Config, TenantConfig
 from escalator.plugin.logs import Outage
 from escalator.plugin.queue import EventQueue
+from escalator.plugin.tenancy import TenantContext, Tenants
 from escalator.plugin.timers import TimerStore
-from escalator.rules.errors import PolicyError
-from escalator.rules.loader import load_policy_file
 from escalator.rules.model import TicketEvent
 from escalator.rules.policy import Policy
 
@@ -33,12 +30,6 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "escalator"
 JOB_TIMEOUT_SECONDS = 900
 """A drain job's wall-clock limit; drains hand over (re-enqueue) well before it (see jobs.DRAIN_BUDGET)."""
-
-
-@dataclass
-class _LoadedPolicy:
-    policy: Policy
-    mtime: float
 
 
 class Runtime:
@@ -54,57 +45,42 @@ class Runtime:
         """`listener`: a client for the timer loop's pub/sub waits (no read timeout); `client` by default."""
         self.config = config
         self.redis = client
+        self.listener = listener if listener is not None else client
         self.queue = EventQueue(client, max_drainers=max_drainers)
         self.jobs = Queue(QUEUE_NAME, connection=client, default_timeout=JOB_TIMEOUT_SECONDS)
-        self.timers = TimerStore(client, listener=listener)
-        self._policies: dict[str, _LoadedPolicy] = {}
-        self._clients: dict[str, DeskClient] = dict(desk_clients or {})
-        self._lock = threading.Lock()
         self.stopping = threading.Event()
         """Set when the process must stop: drains hand their tickets back, vendor calls are not retried."""
+        self.tenants = Tenants(config, client, self.stopping, desk_clients)
         self.outage = Outage("Redis", log)
         self.alive: Callable[[], None] = lambda: None
         """Called whenever the process makes progress (the worker's health file listens)."""
+        self._timers: dict[str, TimerStore] = {}
+
+    # --- tenants (see plugin.tenancy) ------------------------------------------------------------------------
 
     def tenant(self, name: str) -> TenantConfig:
-        return self.config.tenants[name]
+        return self.tenants.settings(name)
 
     def connector(self, tenant: str) -> Connector:
-        return CONNECTORS[self.tenant(tenant).vendor]
+        return self.tenants.connector(tenant)
 
     def client(self, tenant: str) -> DeskClient:
-        """The tenant's vendor client, built once, spending the tenant's rate-limit budget shared in Redis (and
-        sharing rotated OAuth tokens there)."""
-        with self._lock:
-            if tenant not in self._clients:
-                from escalator.plugin.ratelimit import tenant_limiter
-                from escalator.plugin.tokens import RedisTokenStore
-
-                config = self.tenant(tenant)
-                limiter = tenant_limiter(self.redis, config.name, config.rate_limit)
-                shared = {
-                    "limiter": limiter,
-                    "token_store": RedisTokenStore(self.redis, config.name),
-                    "interrupt": self.stopping,
-                }
-                self._clients[tenant] = self.connector(tenant).client({**config.as_mapping(), **shared})
-            return self._clients[tenant]
+        return self.tenants.client(tenant)
 
     def policy(self, tenant: str) -> Policy:
-        """The tenant's policy, reloaded when the file changed; an invalid new version is logged and ignored."""
-        path = self.tenant(tenant).rules_path
-        mtime = _mtime(path)
-        loaded = self._policies.get(tenant)
-        if loaded is None or mtime != loaded.mtime:
-            try:
-                loaded = _LoadedPolicy(load_policy_file(path), mtime)
-            except PolicyError as error:
-                if loaded is None:
-                    raise
-                log.error("rules file %s is invalid; keeping the last good version: %s", path, error)
-                loaded = _LoadedPolicy(loaded.policy, mtime)
-            self._policies[tenant] = loaded
-        return loaded.policy
+        return self.tenants.policy(tenant)
+
+    def context(self, tenant: str) -> TenantContext:
+        return self.tenants.context(tenant)
+
+    def timers(self, tenant: str) -> TimerStore:
+        """The tenant's timer store: its keys share the tenant's hash slot, so its scripts run on a cluster."""
+        store = self._timers.get(tenant)
+        if store is None:
+            store = self._timers[tenant] = TimerStore(self.redis, keys.timers(tenant), listener=self.listener)
+        return store
+
+    # --- the event queue -------------------------------------------------------------------------------------
 
     def accept(self, tenant: str, event: TicketEvent) -> bool:
         """Queue an event (webhook, timer, reconciliation) durably; False when it was a repeat delivery."""
@@ -124,37 +100,12 @@ class Runtime:
     def _enqueue_drain(self, tenant: str, token: str) -> None:
         self.jobs.enqueue("escalator.plugin.jobs.drain", tenant, token, result_ttl=0, failure_ttl=7 * 24 * 3600)
 
-    def idle(self, tenant: str) -> bool:
-        """No event of the tenant waiting, held or queued as a job: what demos and tests wait for."""
-        backlog = self.queue.backlog(tenant)
-        return (
-            backlog["ready"] == 0
-            and backlog["processing"] == 0
-            and self.jobs.count == 0
-            and (self.jobs.started_job_registry.count == 0)
-        )
-
-    def wait_idle(self, tenant: str, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.idle(tenant):
-                return True
-            time.sleep(0.01)
-        return False
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return -1.0
-
 
 _current: Runtime | None = None
 
 
 def install(runtime: Runtime | None) -> None:
-    """Make `runtime` the one RQ jobs in this process use (the embedded mode and tests install theirs)."""
+    """Make `runtime` the one RQ jobs in this process use (the worker assembly and tests install theirs)."""
     global _current
     _current = runtime
 

@@ -35,30 +35,51 @@ from typing import Any
 import redis
 from redis.client import PubSub
 
+from escalator.plugin.connection import UNAVAILABLE
 from escalator.plugin.logs import Outage, throttled
 
 log = logging.getLogger(__name__)
 
-# ARGV[1] = wake channel, then (due, key) pairs.  ZADD adds or moves; publish only when one of the
-# armed timers is now the earliest, so sleepers are not woken by every far-future arm.
-_ARM = """
-local pairs_ = {}
-local earliest = nil
-for i = 2, #ARGV, 2 do
-  pairs_[#pairs_ + 1] = ARGV[i]
-  pairs_[#pairs_ + 1] = ARGV[i + 1]
-  local due = tonumber(ARGV[i])
-  if earliest == nil or due < earliest then earliest = due end
+ARM_LUA = """
+local function arm_timers(pending, channel, items)
+  -- items: due, key, due, key, ...  ZADD adds or moves; publish only when one of them is now the earliest
+  -- deadline, so sleepers are not woken by every far-future arm.
+  if #items == 0 then return 0 end
+  local earliest = nil
+  for i = 1, #items, 2 do
+    local due = tonumber(items[i])
+    if earliest == nil or due < earliest then earliest = due end
+  end
+  for i = 1, #items, 1000 do
+    redis.call('ZADD', pending, unpack(items, i, math.min(i + 999, #items)))
+  end
+  local first = redis.call('ZRANGE', pending, 0, 0, 'WITHSCORES')
+  if first[2] ~= nil and tonumber(first[2]) >= earliest then
+    redis.call('PUBLISH', channel, first[2])
+    return 1
+  end
+  return 0
 end
-if earliest == nil then return 0 end
-redis.call('ZADD', KEYS[1], unpack(pairs_))
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if first[2] ~= nil and tonumber(first[2]) >= earliest then
-  redis.call('PUBLISH', ARGV[1], first[2])
-  return 1
-end
-return 0
 """
+"""A Lua function other scripts embed (the worker's finish arms a ticket's timers in the same script)."""
+
+CANCEL_LUA = """
+local function cancel_timer(pending, inflight, inflight_due, key)
+  local n = redis.call('ZREM', pending, key) + redis.call('ZREM', inflight, key)
+  redis.call('HDEL', inflight_due, key)
+  return n
+end
+"""
+
+# KEYS = pending ; ARGV = wake channel, then (due, key) pairs.
+_ARM = (
+    ARM_LUA
+    + """
+local items = {}
+for i = 2, #ARGV do items[#items + 1] = ARGV[i] end
+return arm_timers(KEYS[1], ARGV[1], items)
+"""
+)
 
 # KEYS = pending, inflight, inflight_due; ARGV = now, limit, lease_until.
 # The due ones are ranks 0..n-1 of the pending set, so ZREMRANGEBYRANK removes exactly them.
@@ -111,13 +132,9 @@ return #items
 """
 
 # KEYS = pending, inflight, inflight_due; ARGV = key.
-_CANCEL = """
-local n = redis.call('ZREM', KEYS[1], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return n
-"""
+_CANCEL = CANCEL_LUA + "return cancel_timer(KEYS[1], KEYS[2], KEYS[3], ARGV[1])\n"
 
-_ARM_CHUNK = 1000  # pairs per script call: well under Lua's unpack() limit, small enough not to stall Redis
+_ARM_CHUNK = 10_000  # pairs per script call: ZADD goes in slices of 500 pairs, a call stays a few ms
 _RECLAIM_BATCH = 1000
 _STOP_SLICE = 0.25  # seconds; longest a sleeping loop goes without checking its stop event
 
@@ -163,28 +180,20 @@ class TimerStore:
         self._arm(keys=[self.pending_key], args=[self.wake_channel, _check_due(due), key])
 
     def arm_many(self, items: Iterable[tuple[str, float]]) -> None:
-        """Arm many timers, pipelined: one round trip per 100k timers.
-
-        Each chunk of 1,000 is one atomic script call; the batch as a whole is not atomic.
-        """
-        with self.redis.pipeline(transaction=False) as pipe:
-            args: list[Any] = [self.wake_channel]
-            queued = 0
-            for key, due in items:
-                args += [_check_due(due), key]
-                if len(args) > 2 * _ARM_CHUNK:
-                    self._arm(keys=[self.pending_key], args=args, client=pipe)
-                    args = [self.wake_channel]
-                    queued += 1
-                    if queued % 100 == 0:
-                        pipe.execute()  # bound client memory for very large batches
-            if len(args) > 1:
-                self._arm(keys=[self.pending_key], args=args, client=pipe)
-            pipe.execute()
+        """Arm many timers, 10,000 per script call (each chunk atomic, the batch as a whole not). Not pipelined:
+        Redis Cluster refuses scripts inside a pipeline."""
+        args: list[Any] = [self.wake_channel]
+        for key, due in items:
+            args += [_check_due(due), key]
+            if len(args) > 2 * _ARM_CHUNK:
+                self._arm(keys=[self.pending_key], args=args)
+                args = [self.wake_channel]
+        if len(args) > 1:
+            self._arm(keys=[self.pending_key], args=args)
 
     def cancel(self, key: str) -> bool:
         """Remove a pending or in-flight timer; True if there was one."""
-        return int(self._cancel(keys=self._keys(), args=[key])) > 0
+        return int(self._cancel(keys=self.keys(), args=[key])) > 0
 
     def due_of(self, key: str) -> float | None:
         """The pending due of ``key``; None if not armed (never armed, cancelled, or fired)."""
@@ -212,7 +221,7 @@ class TimerStore:
             raise ValueError("lease_seconds must be positive")
         if limit <= 0:
             return []
-        flat = self._claim(keys=self._keys(), args=[now, limit, now + lease_seconds])
+        flat = self._claim(keys=self.keys(), args=[now, limit, now + lease_seconds])
         return [FiredTimer(_text(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def ack(self, fired: Sequence[FiredTimer]) -> None:
@@ -233,7 +242,7 @@ class TimerStore:
         now = _check_due(now)
         total = 0
         while True:
-            n = int(self._reclaim(keys=self._keys(), args=[now, _RECLAIM_BATCH, self.wake_channel]))
+            n = int(self._reclaim(keys=self.keys(), args=[now, _RECLAIM_BATCH, self.wake_channel]))
             total += n
             if n < _RECLAIM_BATCH:
                 return total
@@ -257,17 +266,21 @@ class TimerStore:
         pubsub.close()
         raise redis.TimeoutError("no confirmation for the timer wake subscription")
 
-    def _keys(self) -> list[str]:
+    def keys(self) -> list[str]:
+        """pending, inflight, inflight_due: the KEYS of every script that touches a timer."""
         return [self.pending_key, self.inflight_key, self.inflight_due_key]
 
 
 class TimerLoop:
-    """Sleeps until the earliest deadline (woken early when an earlier timer is armed, from any process)
-    and hands due timers to `on_fire`."""
+    """Sleeps until the earliest deadline of its stores (woken early when an earlier timer is armed, from any
+    process) and hands due timers to `on_fire`.
+
+    One loop serves many stores (one per tenant, so each tenant's timers share its hash slot on a cluster):
+    `stores` is a store or a callable returning the current list (tenants can be added by a reload)."""
 
     def __init__(
         self,
-        store: TimerStore,
+        stores: TimerStore | Callable[[], Sequence[TimerStore]],
         on_fire: Callable[[list[FiredTimer]], None],
         *,
         max_sleep: float = 1.0,
@@ -277,7 +290,9 @@ class TimerLoop:
         outage: Outage | None = None,
     ) -> None:
         """`outage`: where a Redis outage is reported (one line when it starts, one when it ends)."""
-        self.store = store
+        self.stores: Callable[[], Sequence[TimerStore]] = (
+            (lambda: [stores]) if isinstance(stores, TimerStore) else stores
+        )
         self.outage = outage
         self.on_fire = on_fire
         # Capping every sleep bounds the cost of a lost wake (e.g. during a reconnect) and of a
@@ -296,7 +311,7 @@ class TimerLoop:
                 try:
                     if pubsub is None:
                         # Subscribe before looking at deadlines so an arm in between still wakes us.
-                        pubsub = self.store.subscribe_wake()
+                        pubsub = subscribe_wake(self.stores())
                     if self.run_once() >= self.batch_size:
                         continue  # backlog: claim the next batch without sleeping
                     if self.outage is not None:
@@ -305,7 +320,7 @@ class TimerLoop:
                     backoff = 0.05
                 except Exception as error:
                     # Never let the loop die: that would silently stop every SLA.  Redis restarts land here.
-                    if isinstance(error, redis.RedisError) and self.outage is not None:
+                    if isinstance(error, UNAVAILABLE) and self.outage is not None:
                         self.outage.down(error)
                     else:
                         throttled(log, logging.WARNING, "timer loop", "timer loop error: %s", error, exc_info=error)
@@ -327,25 +342,29 @@ class TimerLoop:
         # The claim uses the time read now, never a computed wake-up time, so a wait that returned a
         # little early (or a clock that stepped back) just finds nothing due yet.
         now = self.clock() if now is None else now
-        self.store.reclaim_expired(now)
-        fired = self.store.claim_due(now, self.batch_size, self.lease_seconds)
-        if not fired:
-            return 0
-        try:
-            self.on_fire(fired)
-        except Exception:
-            log.exception(
-                "on_fire failed for %d timers (first %s); not acked, they fire again after the %.0fs lease",
-                len(fired),
-                fired[0].key,
-                self.lease_seconds,
-            )
-            return len(fired)
-        self.store.ack(fired)
-        return len(fired)
+        handed = 0
+        for store in self.stores():
+            store.reclaim_expired(now)
+            fired = store.claim_due(now, self.batch_size, self.lease_seconds)
+            if not fired:
+                continue
+            handed = max(handed, len(fired))
+            try:
+                self.on_fire(fired)
+            except Exception:
+                log.exception(
+                    "on_fire failed for %d timers (first %s); not acked, they fire again after the %.0fs lease",
+                    len(fired),
+                    fired[0].key,
+                    self.lease_seconds,
+                )
+                continue
+            store.ack(fired)
+        return handed
 
     def _sleep(self, pubsub: PubSub, stop: threading.Event) -> None:
-        deadline = self.store.next_deadline()
+        deadlines = [due for due in (store.next_deadline() for store in self.stores()) if due is not None]
+        deadline = min(deadlines, default=None)
         timeout = self.max_sleep
         if deadline is not None:
             timeout = min(timeout, deadline - self.clock())
@@ -361,6 +380,25 @@ class TimerLoop:
                 while pubsub.get_message(ignore_subscribe_messages=True, timeout=0.0) is not None:
                     pass
                 return
+
+
+def subscribe_wake(stores: Sequence[TimerStore]) -> PubSub:
+    """One pub/sub connection on every store's wake channel, confirmed subscribed so no later arm is missed."""
+    if len(stores) == 1:
+        return stores[0].subscribe_wake()
+    if not stores:
+        raise ValueError("a timer loop needs at least one store")
+    pubsub: PubSub = stores[0].listener.pubsub()  # type: ignore[no-untyped-call]
+    channels = [store.wake_channel for store in stores]
+    pubsub.subscribe(*channels)
+    confirmed, deadline = 0, time.monotonic() + 5.0
+    while confirmed < len(channels) and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+        confirmed += message is not None and message["type"] == "subscribe"
+    if confirmed < len(channels):
+        pubsub.close()
+        raise redis.TimeoutError("no confirmation for the timer wake subscriptions")
+    return pubsub
 
 
 def _close_quietly(pubsub: PubSub) -> None:

@@ -60,7 +60,7 @@ def receive(vendor: str, tenant: str) -> tuple[Response, int]:
     try:
         body = _read_body()
         headers = {name.lower(): value for name, value in request.headers.items()}
-        connector.verify(config.as_mapping(), body, headers, datetime.now(UTC))
+        connector.verify(config.settings(), body, headers, datetime.now(UTC))
         inbound = _parse(connector.parse, body, headers)
         if inbound.event is not None:
             _check_event(inbound.event, datetime.now(UTC))
@@ -126,7 +126,8 @@ def healthz() -> tuple[Response, int]:
 def metrics() -> Response:
     """Prometheus text format: per-tenant counters, queue backlog and armed timers."""
     runtime: Runtime = current_app.extensions["escalator"]
-    text = prometheus(runtime.redis, sorted(runtime.config.tenants), runtime.timers.count())
+    tenants = sorted(runtime.config.tenants)
+    text = prometheus(runtime.redis, tenants, sum(runtime.timers(tenant).count() for tenant in tenants))
     return Response(text, mimetype="text/plain; version=0.0.4")
 
 

@@ -28,7 +28,7 @@ import redis
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
-from escalator.plugin.connection import RQ_DEQUEUE_TIMEOUT
+from escalator.plugin.connection import RQ_DEQUEUE_TIMEOUT, UNAVAILABLE
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class _QuietRqConnectionLog(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, redis.RedisError):
+        if isinstance(error, UNAVAILABLE):
             self.service.runtime.outage.down(error)
             return False
         message = record.getMessage()
@@ -170,7 +170,7 @@ class WorkerService:
                     worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
                     if burst or self._stop.is_set() or worker._stop_requested:
                         return
-                except redis.RedisError as error:
+                except UNAVAILABLE as error:
                     self.runtime.outage.down(error)
                 except Exception as error:  # never let an unexpected error end the worker
                     log.error("the RQ loop stopped on an unexpected error; restarting it", exc_info=error)
@@ -186,7 +186,7 @@ class WorkerService:
             try:
                 self.rq_connection.ping()
                 self.runtime.redis.ping()
-            except redis.RedisError as error:
+            except UNAVAILABLE as error:
                 self.runtime.outage.down(error)
                 self._stop.wait(backoff + random.uniform(0, backoff))
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
@@ -204,7 +204,7 @@ class WorkerService:
             try:
                 sweep(self.runtime)
                 self.runtime.outage.up()
-            except redis.RedisError as error:
+            except UNAVAILABLE as error:
                 self.runtime.outage.down(error)
             except Exception as error:  # the sweeper must outlive anything a sweep meets
                 log.error("housekeeping failed: %s", error, exc_info=error)

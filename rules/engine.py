@@ -250,7 +250,7 @@ def _observe(policy: Policy, state: TicketState, ticket: Ticket, event: TicketEv
             _move_anchor(state, "status_changed", at)
             if ticket.status == "solved":
                 state.anchors["solved"] = at  # for the "resolution time of escalated tickets" KPI
-        state.status, state.priority = ticket.status, ticket.priority
+        state.status, state.priority, state.assignee = ticket.status, ticket.priority, ticket.assignee_id
     if own_change or event.source == "timer" or event.kind in CLOCK_EVENTS:
         return
     state.checked.clear()  # something happened: elapsed triggers that were due but false get another look

@@ -3,7 +3,9 @@ trigger's deadline (anchor + `after` on the trigger's calendar) not yet fired or
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from escalator.rules.model import parse_instant
 from escalator.rules.policy import Policy
@@ -12,6 +14,36 @@ from escalator.rules.state import TicketState
 
 SLA_TIMER = "sla:"
 TRIGGER_TIMER = "trigger:"
+
+
+@dataclass(frozen=True)
+class TimerName:
+    """What a ticket's timer is for, and its name in the timer store: `sla:<metric>` (the clock's next
+    threshold) or `trigger:<id>@<anchor>` (an elapsed-time trigger, for one value of its anchor: when the
+    anchor moves, the name changes, so the old timer is cancelled and a new one armed)."""
+
+    sla: str | None = None
+    trigger: str | None = None
+    anchor: str | None = None
+
+    def __str__(self) -> str:
+        if self.sla is not None:
+            return f"{SLA_TIMER}{self.sla}"
+        return f"{TRIGGER_TIMER}{self.trigger}@{self.anchor or ''}"
+
+    @classmethod
+    def parse(cls, name: str) -> TimerName:
+        kind, _, rest = name.partition(":")
+        if kind == SLA_TIMER.rstrip(":"):
+            return cls(sla=rest)
+        trigger, _, anchor = rest.partition("@")
+        return cls(trigger=trigger, anchor=anchor or None)
+
+    def detail(self) -> dict[str, Any]:
+        """What the engine needs to re-check the timer when it fires (the `timer.elapsed` event's detail)."""
+        if self.sla is not None:
+            return {"timer": str(self), "sla": self.sla}
+        return {"timer": str(self), "trigger": self.trigger, "anchor_value": self.anchor}
 
 
 def desired_timers(policy: Policy, state: TicketState, now: datetime) -> dict[str, datetime]:
@@ -25,7 +57,7 @@ def desired_timers(policy: Policy, state: TicketState, now: datetime) -> dict[st
     for metric, data in state.clocks.items():
         due = next_alert(policy, SlaClock.from_dict(data))
         if due is not None:
-            timers[SLA_TIMER + metric] = due
+            timers[str(TimerName(sla=metric))] = due
     for trigger in policy.triggers:
         if trigger.after is None:
             continue
@@ -35,5 +67,5 @@ def desired_timers(policy: Policy, state: TicketState, now: datetime) -> dict[st
         start = parse_instant(anchor)
         assert start is not None
         # The anchor is part of the name: when it moves, the old timer is cancelled and a new one armed.
-        timers[f"{TRIGGER_TIMER}{trigger.id}@{anchor}"] = max(trigger.calendar.add(start, trigger.after), now)
+        timers[str(TimerName(trigger=trigger.id, anchor=anchor))] = max(trigger.calendar.add(start, trigger.after), now)
     return timers

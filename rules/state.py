@@ -31,11 +31,23 @@ def instant_key(value: str) -> datetime:
 
 @dataclass
 class Escalation:
+    """One move of the ticket up a tier or to a team (or, with `direction` "down", back down)."""
+
     at: str
     source: str | None
     target: str
     rule: str
+    """The trigger that moved it ('' for a move an agent made)."""
     matched: str | None = None
+    """The admin's phrase a keyword condition matched."""
+    by: str = "rule"
+    """"rule" (a trigger of the policy) or "agent" (a person moved the ticket in the help desk)."""
+    reason: str | None = None
+    """Why, in words: for an agent's move their latest internal note; for a rule its matched phrase or event."""
+    actor: str | None = None
+    """The agent who moved it (their id), for an agent's move."""
+    direction: str = "up"
+    """"up" (an escalation), "down" (a de-escalation) or "route" (placed at creation: routing, not escalation)."""
 
 
 @dataclass
@@ -69,6 +81,10 @@ class TicketState:
     arrives late (a retry after an outage) was already caught up, so it is observed, never acted on twice."""
     status: str | None = None
     priority: str | None = None
+    assignee: str | None = None
+    """The agent the ticket is assigned to, as last seen."""
+    owner: str | None = None
+    """Who stays accountable across handoffs (the escalating agent, or the account's dedicated owner)."""
 
     @property
     def escalated(self) -> bool:

@@ -38,7 +38,7 @@ def tenant_config(
         webhook_secret=secret,
         rules_path=rules_path or seed_policy_path(),
         rate_limit={"requests_per_minute": 700, "ticket_updates_per_minute": 280},
-        freshdesk={"statuses": dict(STATUSES)},
+        options={"freshdesk": {"statuses": dict(STATUSES)}},
     )
 
 

@@ -65,7 +65,7 @@ def state(pipe: Pipeline | FreshdeskPipeline, tenant: str, ticket_id: int) -> di
 
 
 def due(runtime: Runtime, tenant: str, ticket_id: int, name: str) -> float | None:
-    return runtime.timers.due_of(f"{tenant}:{ticket_id}:{name}")
+    return runtime.timers(tenant).due_of(f"{tenant}:{ticket_id}:{name}")
 
 
 def iso(instant: datetime) -> str:
@@ -250,7 +250,7 @@ def test_an_overdue_idle_deadline_fires_right_after_the_import_without_a_custome
     run_backfill(pipe.runtime)
     pipe.work()
     assert pipe.desk.writes == []
-    fired = pipe.runtime.timers.claim_due(time.time())
+    fired = pipe.runtime.timers(TENANT).claim_due(time.time())
     assert f"{TENANT}:{ticket_id}:trigger:standard-idle@{iso(old)}" in {timer.key for timer in fired}
     fire(pipe.runtime, fired)
     pipe.work()

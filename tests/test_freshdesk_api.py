@@ -16,6 +16,7 @@ import requests
 import responses
 from responses import matchers
 
+from escalator.connectors.base import Services, TenantSettings
 from escalator.connectors.errors import ConflictError, PermanentError, RateLimited, TransientError
 from escalator.connectors.freshdesk import FRESHDESK_LIMITS, FreshdeskConnector, read_rate_limits
 from escalator.connectors.freshdesk.api import PER_PAGE, FreshdeskClient, auth_headers, plain_text, to_html
@@ -502,9 +503,10 @@ def test_plain_text_of_freshdesk_html() -> None:
 
 
 def test_the_connector_builds_a_client_for_the_tenant() -> None:
-    client = FreshdeskConnector().client(
-        {"base_url": BASE + "/", "auth": {"api_key": API_KEY}, "freshdesk": {"statuses": {"6": "on_hold"}}}
+    settings = TenantSettings(
+        "globex", BASE + "/", {"api_key": API_KEY}, "", {"freshdesk": {"statuses": {"6": "on_hold"}}}
     )
+    client = FreshdeskConnector().client(settings, Services())
     assert client.http.base_url == BASE and client.statuses == {"6": "on_hold"}
     assert client.http.limits is FRESHDESK_LIMITS
 

@@ -13,6 +13,7 @@ import pytest
 from escalator.fakedesk.freshdesk import HUMAN_AGENT_ID, OWN_AGENT_ID, FakeFreshdesk
 from escalator.plugin import keys
 from escalator.plugin.demo import seed_policy_path
+from escalator.plugin.jobs import quiet
 from tests.support_freshdesk import SECRET, TENANT, FreshdeskPipeline, freshdesk_pipeline, new_desk
 
 
@@ -55,7 +56,7 @@ def test_billing_error_lands_in_finance_with_the_internal_note(pipe: FreshdeskPi
     notes = [c for c in pipe.ours(ticket_id) if c["private"]]
     assert len(notes) == 1 and "Rule: billing-error" in notes[0]["body_text"]
     assert pipe.desk.tickets[ticket_id]["priority"] == 2
-    assert pipe.runtime.idle(TENANT)
+    assert quiet(pipe.runtime, TENANT)
 
 
 def test_outage_is_one_put_one_reply_one_note_and_its_echoes_change_nothing(pipe: FreshdeskPipeline) -> None:
@@ -199,7 +200,7 @@ def test_an_agent_who_changes_the_ticket_mid_decision_wins_and_the_reply_goes_on
     assert update == {"ticket_id": ticket_id, "call": "update", "group_id": 102, "priority": 4}
     assert (reply["call"], note["call"]) == ("reply", "note")
     assert pipe.desk.tickets[ticket_id]["responder_id"] == HUMAN_AGENT_ID, "the agent's change survives"
-    assert pipe.runtime.idle(TENANT)
+    assert quiet(pipe.runtime, TENANT)
 
 
 def test_a_reply_refused_by_an_outage_is_sent_once_when_freshdesk_is_back(pipe: FreshdeskPipeline) -> None:

@@ -9,6 +9,7 @@ import time
 import redis
 import requests
 
+from escalator.connectors.base import Services
 from escalator.connectors.freshdesk import FreshdeskConnector
 from escalator.fakedesk.freshdesk import FRESHDESK_TICKET_UPDATE
 from escalator.plugin.app import create_app
@@ -53,7 +54,7 @@ def test_a_burst_larger_than_the_update_budget_completes_without_a_429(redis_url
         tenant = tenant_config(desk.base_url)
         rate_limit = {"requests_per_minute": 100 * UPDATES_PER_PERIOD, "ticket_updates_per_minute": UPDATES_PER_PERIOD}
         limiter = RedisRateLimiter(connection, TENANT, budgets_from_config(rate_limit, period=PERIOD), max_wait=1.0)
-        client = FreshdeskConnector().client({**tenant.as_mapping(), "limiter": limiter})
+        client = FreshdeskConnector().client(tenant.settings(), Services(limiter=limiter))
         runtime = Runtime(Config(tenants={TENANT: tenant}), connection, desk_clients={TENANT: client})
         install(runtime)
         pipe = FreshdeskPipeline(desk, runtime, create_app(runtime).test_client(), connection)

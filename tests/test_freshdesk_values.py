@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from escalator.connectors.base import Services
 from escalator.connectors.freshdesk import FreshdeskConnector, values
 from escalator.connectors.freshdesk.api import FreshdeskClient
 from escalator.plugin.config import ConfigError, config_schema, parse_config
@@ -80,7 +81,7 @@ def config(tmp_path: Path, **tenant: Any) -> dict[str, Any]:
 
 
 def test_the_schemas_status_choices_are_the_connectors() -> None:
-    statuses = config_schema()["$defs"]["freshdesk"]["properties"]["statuses"]
+    statuses = config_schema()["$defs"]["tenant"]["properties"]["freshdesk"]["properties"]["statuses"]
     assert statuses["additionalProperties"]["enum"] == list(values.CUSTOM_STATUS_VALUES)
 
 
@@ -88,17 +89,17 @@ def test_custom_statuses_reach_the_client(tmp_path: Path) -> None:
     parsed = parse_config(config(tmp_path, freshdesk={"statuses": {"6": "on_hold", "12": "pending"}}), tmp_path, {})
     tenant = parsed.tenants["globex"]
     assert tenant.base_url == "https://globex.freshdesk.com"
-    mapping = tenant.as_mapping()
-    assert mapping["freshdesk"] == {"statuses": {"6": "on_hold", "12": "pending"}}
-    client = FreshdeskConnector().client(mapping)
+    settings = tenant.settings()
+    assert settings.options["freshdesk"] == {"statuses": {"6": "on_hold", "12": "pending"}}
+    client = FreshdeskConnector().client(settings, Services())
     assert isinstance(client, FreshdeskClient) and client.statuses == {"6": "on_hold", "12": "pending"}
     assert str(client.http.session.headers["Authorization"]).startswith("Basic ")
 
 
 def test_a_tenant_without_freshdesk_settings_has_none(tmp_path: Path) -> None:
-    mapping = parse_config(config(tmp_path), tmp_path, {}).tenants["globex"].as_mapping()
-    assert "freshdesk" not in mapping
-    assert FreshdeskConnector().client(mapping).statuses == {}
+    settings = parse_config(config(tmp_path), tmp_path, {}).tenants["globex"].settings()
+    assert "freshdesk" not in settings.options
+    assert FreshdeskConnector().client(settings, Services()).statuses == {}
 
 
 @pytest.mark.parametrize(
@@ -128,4 +129,7 @@ def test_freshdesk_settings_on_a_zendesk_tenant_are_refused(tmp_path: Path) -> N
 
 def test_the_example_in_the_schema_description_is_valid(tmp_path: Path) -> None:
     example = json.loads('{"statuses": {"6": "on_hold", "7": "pending"}}')
-    assert parse_config(config(tmp_path, freshdesk=example), tmp_path, {}).tenants["globex"].freshdesk == example
+    assert (
+        parse_config(config(tmp_path, freshdesk=example), tmp_path, {}).tenants["globex"].options["freshdesk"]
+        == example
+    )

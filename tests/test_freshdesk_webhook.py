@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from escalator.connectors.base import TenantSettings
 from escalator.connectors.errors import WebhookRejected
 from escalator.connectors.freshdesk import FreshdeskConnector
 from escalator.connectors.freshdesk.webhook import (
@@ -146,7 +147,7 @@ def test_no_configured_secret_refuses_everything_even_an_empty_header(configured
     connector = FreshdeskConnector()
     for headers in ({SECRET_HEADER.lower(): ""}, {"authorization": basic("fd", "")}, {}):
         with pytest.raises(WebhookRejected) as refused:
-            connector.verify({"webhook_secret": configured}, b"{}", headers, NOW)
+            connector.verify(settings(configured), b"{}", headers, NOW)
         assert refused.value.status == 401
 
 
@@ -163,11 +164,15 @@ def test_the_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> Non
     assert compared == [(SECRET.encode(), SECRET.encode())]
 
 
+def settings(secret: str) -> TenantSettings:
+    return TenantSettings("globex", "https://globex.freshdesk.com", {}, secret)
+
+
 def test_the_connector_verifies_with_the_tenants_secret() -> None:
     connector = FreshdeskConnector()
-    connector.verify({"webhook_secret": SECRET}, b"{}", {SECRET_HEADER.lower(): SECRET}, NOW)
+    connector.verify(settings(SECRET), b"{}", {SECRET_HEADER.lower(): SECRET}, NOW)
     with pytest.raises(WebhookRejected):
-        connector.verify({"webhook_secret": "another tenant's"}, b"{}", {SECRET_HEADER.lower(): SECRET}, NOW)
+        connector.verify(settings("another tenant's"), b"{}", {SECRET_HEADER.lower(): SECRET}, NOW)
 
 
 # --- the {{triggered_event}} syntax ------------------------------------------------------------------------

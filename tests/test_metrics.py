@@ -46,4 +46,4 @@ def test_metrics_endpoint_speaks_prometheus(pipe: Pipeline) -> None:
     assert 'escalator_backlog{tenant="acme",state="ready"} 0' in lines
     assert "# TYPE escalator_timers_armed gauge" in lines
     armed = next(line for line in lines if line.startswith("escalator_timers_armed "))
-    assert int(armed.split()[1]) == pipe.runtime.timers.count() > 0
+    assert int(armed.split()[1]) == pipe.runtime.timers("acme").count() > 0

@@ -14,6 +14,7 @@ import pytest
 import redis
 import responses
 
+from escalator.connectors.base import Services, TenantSettings
 from escalator.connectors.errors import PermanentError
 from escalator.connectors.registry import CONNECTORS
 from escalator.connectors.zendesk import ZendeskConnector
@@ -31,15 +32,12 @@ TOKENS = f"{BASE}/oauth/tokens"
 AUTH = {"oauth_token": "access-1", "refresh_token": "refresh-1", "client_id": "escalator", "client_secret": "s3cret"}
 
 
-def tenant(auth: dict[str, str] | None = None, store: Any = None) -> dict[str, Any]:
-    mapping: dict[str, Any] = {"base_url": BASE, "auth": dict(auth or AUTH)}
-    if store is not None:
-        mapping["token_store"] = store
-    return mapping
+def tenant(auth: dict[str, str] | None = None) -> TenantSettings:
+    return TenantSettings("acme", BASE, dict(auth or AUTH), "")
 
 
 def client(store: Any, auth: dict[str, str] | None = None) -> ZendeskClient:
-    return ZendeskConnector().client(tenant(auth, store))
+    return ZendeskConnector().client(tenant(auth), Services(token_store=store))
 
 
 def bearer(call: Any) -> str:
@@ -181,7 +179,7 @@ def test_a_revoked_refresh_token_is_a_clear_permanent_error(redis_client: redis.
 def test_without_a_refresh_token_a_401_is_not_retried() -> None:
     me_answers()
     with pytest.raises(PermanentError) as refused:
-        ZendeskConnector().client(tenant({"oauth_token": "access-1"})).own_user_id()
+        ZendeskConnector().client(tenant({"oauth_token": "access-1"}), Services()).own_user_id()
     assert refused.value.status == 401 and len(responses.calls) == 1
 
 

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from escalator.plugin import keys
+from escalator.plugin.jobs import quiet
 from tests.support import Pipeline, signed_headers
 
 
@@ -30,7 +31,7 @@ def test_outage_ticket_is_escalated_with_two_puts(pipe: Pipeline) -> None:
     assert set(second) == {"ticket_id", "comment", "safe_update", "updated_stamp"}
     ticket = pipe.desk.tickets[ticket_id]
     assert (ticket["group_id"], ticket["priority"]) == (102, "urgent")
-    assert pipe.runtime.idle("acme")
+    assert quiet(pipe.runtime, "acme")
 
 
 def test_duplicate_delivery_and_echoes_cause_no_further_writes(pipe: Pipeline) -> None:
@@ -135,7 +136,7 @@ def test_conflict_rereads_and_redecides_without_repeating_a_reply(pipe: Pipeline
     reads = [path for method, path in pipe.desk.requests if method == "GET" and f"/tickets/{ticket_id}.json" in path]
     assert len(reads) == 1, "decided from the webhook's snapshot; read back only after the 409"
     assert pipe.desk.tickets[ticket_id]["assignee_id"] == 901, "the agent's change survives"
-    assert pipe.runtime.idle("acme")
+    assert quiet(pipe.runtime, "acme")
 
 
 def test_vendor_outage_is_retried_later_and_never_duplicates_a_reply(pipe: Pipeline) -> None:

@@ -18,6 +18,7 @@ import pytest
 import redis
 import responses
 
+from escalator.connectors.base import Services
 from escalator.connectors.errors import RateLimited
 from escalator.connectors.http import VendorHttp
 from escalator.connectors.ratelimit import (
@@ -31,12 +32,13 @@ from escalator.connectors.ratelimit import (
     header_fields,
     header_number,
 )
+from escalator.connectors.registry import CONNECTORS
 from escalator.connectors.zendesk import TICKET_UPDATE_CALLS, ZENDESK_LIMITS, ZendeskConnector, read_rate_limits
 from escalator.connectors.zendesk.api import ZendeskClient
 from escalator.fakedesk.base import TokenBucket
 from escalator.fakedesk.zendesk import FakeZendesk
 from escalator.plugin import keys
-from escalator.plugin.config import DEFAULT_RATE_LIMITS, Config
+from escalator.plugin.config import Config
 from escalator.plugin.embedded import ThreadWorker
 from escalator.plugin.jobs import sweep
 from escalator.plugin.ratelimit import HEADROOM, Budget, RedisRateLimiter, budgets_from_config
@@ -114,8 +116,8 @@ def test_configured_budget_is_spent_with_headroom() -> None:
 
 
 def test_vendor_defaults_give_every_bucket_a_budget() -> None:
-    for vendor, defaults in DEFAULT_RATE_LIMITS.items():
-        budgets = budgets_from_config(defaults)
+    for vendor, connector in CONNECTORS.items():
+        budgets = budgets_from_config(connector.default_rate_limit)
         assert set(budgets) == {REQUESTS, TICKET_UPDATES}, vendor
         assert budgets[TICKET_UPDATES].limit <= budgets[REQUESTS].limit
 
@@ -161,7 +163,7 @@ def test_a_bucket_key_expires_once_the_bucket_is_full_again(redis_client: redis.
     rate = limiter(redis_client, None, requests=Budget(600, 60))  # Redis's own clock
     rate.acquire([REQUESTS])
     key = keys.tenant_key(TENANT, "rate", REQUESTS)
-    assert key == f"esc:{TENANT}:rate:requests"
+    assert key == f"esc:{{{TENANT}}}:rate:requests"
     ttl = redis_client.pttl(key)
     assert 60_000 < ttl <= 60_200, "full again 0.1 s after one call, plus a minute of spare"
 
@@ -585,7 +587,7 @@ def test_a_burst_larger_than_the_update_budget_completes_without_a_429(redis_url
         tenant = tenant_config(desk.base_url)
         rate_limit = {"requests_per_minute": 100 * UPDATES_PER_PERIOD, "ticket_updates_per_minute": UPDATES_PER_PERIOD}
         rate = RedisRateLimiter(connection, TENANT, budgets_from_config(rate_limit, period=PERIOD), max_wait=max_wait)
-        client = ZendeskConnector().client({**tenant.as_mapping(), "limiter": rate})
+        client = ZendeskConnector().client(tenant.settings(), Services(limiter=rate))
         runtime = Runtime(Config(tenants={TENANT: tenant}), connection, desk_clients={TENANT: client})
         install(runtime)
         receiver = create_app(runtime).test_client()

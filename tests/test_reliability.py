@@ -364,3 +364,25 @@ def test_the_receiver_client_does_not_retry(redis_url: str) -> None:
     with pytest.raises(redis.ConnectionError):
         client.ping()
     assert time.monotonic() - started < 1.0
+
+
+def test_data_of_the_first_release_moves_to_the_hash_tagged_layout(redis_client: redis.Redis) -> None:
+    """An upgrade loses nothing: keys renamed, the shared timer set split per tenant with every due kept."""
+    from escalator.plugin.migrate import migrate
+
+    redis_client.rpush("esc:acme:inbox:7", '{"kind": "ticket.created"}')
+    redis_client.set("esc:acme:ticket:7", '{"tier": "L2"}')
+    redis_client.zadd("esc:acme:ready", {"7": 1.0})
+    redis_client.zadd("esc:timers:pending", {"acme:7:sla:first_response": 2000000000.5, "globex:3:sla:resolution": 3.0})
+    redis_client.zadd("esc:timers:inflight", {"acme:8:sla:resolution": 99.0})
+    redis_client.hset("esc:timers:inflight_due", "acme:8:sla:resolution", 1234.25)
+    assert migrate(redis_client, ["acme", "globex"]) == 6
+    assert redis_client.lrange(keys.inbox("acme", "7"), 0, -1) == [b'{"kind": "ticket.created"}']
+    assert redis_client.get(keys.state("acme", "7")) == b'{"tier": "L2"}'
+    assert redis_client.zscore(keys.ready("acme"), "7") == 1.0
+    acme = "esc:{acme}:timers:pending"
+    assert redis_client.zscore(acme, "acme:7:sla:first_response") == 2000000000.5
+    assert redis_client.zscore(acme, "acme:8:sla:resolution") == 1234.25, "an in-flight timer keeps its real due"
+    assert redis_client.zscore("esc:{globex}:timers:pending", "globex:3:sla:resolution") == 3.0
+    assert not redis_client.exists("esc:timers:pending", "esc:acme:inbox:7")
+    assert migrate(redis_client, ["acme", "globex"]) == 0, "once is enough"

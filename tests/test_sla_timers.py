@@ -95,7 +95,7 @@ def test_warning_and_breach_fire_at_their_instants_and_breach_escalates(live: Pi
     assert state["clocks"]["first_response"]["unit"] == "L2"
     l2_started = parse_instant(state["clocks"]["first_response"]["started_at"])
     assert l2_started is not None
-    armed = live.runtime.timers.due_of(state["timers"]["sla:first_response"])
+    armed = live.runtime.timers(TENANT).due_of(state["timers"]["sla:first_response"])
     assert armed == pytest.approx(l2_started.timestamp() + 3600, abs=0.01)
 
 
@@ -197,7 +197,7 @@ def test_elapsed_trigger_fires_once_per_anchor_and_rearms_when_it_moves(idle: Pi
         )
     )
     assert state_of(idle, ticket_id)["timers"] == {}, "fired for this anchor: nothing left armed"
-    assert idle.runtime.timers.count() == 0
+    assert idle.runtime.timers(TENANT).count() == 0
 
 
 def test_trigger_due_while_its_condition_is_false_is_looked_at_again_after_activity(idle: Pipeline) -> None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from escalator.connectors.admin import AccessProblem, ExportPage, Identity, TicketRecord, TimedComment
+from escalator.connectors.base import InstallStep
 from escalator.connectors.errors import PermanentError
 from escalator.connectors.freshdesk import values
 from escalator.connectors.freshdesk.api import FreshdeskClient, plain_text
@@ -92,6 +93,20 @@ class FreshdeskAdmin:
 
     def groups(self) -> dict[str, str]:
         return self.client.groups(refresh=True)
+
+    def install(self, step: InstallStep) -> None:
+        """Freshdesk has no webhook API: events leave through two automation rules, shown for the admin."""
+        if not step.webhook_url.startswith("https://"):
+            step.line("warn", f"{step.webhook_url} is not https: Freshdesk never follows a redirect, use https")
+        secret = step.settings.webhook_secret
+        variable = step.env_names.get("webhook_secret")
+        if not secret:
+            step.problem(f"set webhook_secret{f' ({variable})' if variable else ''} to a long random string first")
+            return
+        shown = secret if step.show_secret else f"<the value of {variable or 'webhook_secret'}>"
+        step.line("manual", "Freshdesk's public API cannot create automation rules reliably: create these two")
+        for text in automation_rules(step.webhook_url, shown):
+            step.line("", text)
 
 
 def ticket_record(ticket: dict[str, Any], statuses: dict[str, str]) -> TicketRecord:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from escalator.connectors.base import Inbound
+from escalator.connectors.admin import TicketExport
+from escalator.connectors.base import DeskClient, ExportPolicy, Inbound, Services, TenantSettings
 from escalator.connectors.http import VendorHttp
 from escalator.connectors.ratelimit import (
     REQUESTS,
@@ -17,6 +18,7 @@ from escalator.connectors.ratelimit import (
     header_fields,
     header_number,
 )
+from escalator.connectors.zendesk.admin import EXPORTS_PER_MINUTE, ZendeskAdmin, ZendeskExport
 from escalator.connectors.zendesk.api import ZendeskClient, auth_headers
 from escalator.connectors.zendesk.oauth import MemoryTokenStore, OAuthHttp, OAuthSession, uses_refresh
 from escalator.connectors.zendesk.webhook import parse_event, verify_request
@@ -46,33 +48,55 @@ ZENDESK_LIMITS = VendorLimits(classify=classify_by(TICKET_UPDATE_CALLS), read=re
 
 class ZendeskConnector:
     vendor = "zendesk"
+    display_name = "Zendesk"
+    default_host = "https://{}.zendesk.com"
+    default_rate_limit: Mapping[str, int] = {"requests_per_minute": 200, "ticket_updates_per_minute": 100}
+    """Team plan: 200 requests a minute; Update Ticket 100 a minute per account on every plan."""
+    settings_schema: Mapping[str, Mapping[str, Any]] = {}
+    export_policy = ExportPolicy(exports_per_minute=EXPORTS_PER_MINUTE, exact_cursor=True)
 
-    def verify(self, tenant: Mapping[str, Any], body: bytes, headers: Mapping[str, str], now: datetime) -> None:
-        verify_request(str(tenant.get("webhook_secret") or ""), body, headers, now)
+    def auth_problems(self, auth: Mapping[str, Any]) -> list[str]:
+        problems = []
+        oauth = auth.get("oauth_token") or auth.get("refresh_token")
+        if not (oauth or (auth.get("email") and auth.get("api_token"))):
+            problems.append("Zendesk needs email + api_token, or oauth_token")
+        if auth.get("refresh_token") and not (auth.get("client_id") and auth.get("client_secret")):
+            problems.append("a refresh_token needs the OAuth client's client_id and client_secret")
+        return problems
+
+    def auth_warnings(self, auth: Mapping[str, Any]) -> list[str]:
+        if auth.get("api_token") and not (auth.get("oauth_token") or auth.get("refresh_token")):
+            return ["Zendesk API tokens stop working on 2027-04-30: move this tenant to OAuth (auth.oauth_token)"]
+        return []
+
+    def rotates_tokens(self, auth: Mapping[str, Any]) -> bool:
+        """Zendesk rotates an OAuth pair on every refresh (and deletes the old one)."""
+        return uses_refresh(auth)
+
+    def verify(self, tenant: TenantSettings, body: bytes, headers: Mapping[str, str], now: datetime) -> None:
+        verify_request(tenant.webhook_secret, body, headers, now)
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Inbound:
         return parse_event(body, headers)
 
-    def client(self, tenant: Mapping[str, Any]) -> ZendeskClient:
-        """`tenant["limiter"]`, when present, is the tenant's shared RateLimiter, and `tenant["token_store"]`
-        where rotated OAuth tokens are shared (the plugin puts both there)."""
-        base_url, auth = str(tenant["base_url"]), tenant["auth"]
+    def client(self, tenant: TenantSettings, services: Services) -> ZendeskClient:
         http: VendorHttp
-        if uses_refresh(auth):
-            session = OAuthSession(base_url, auth, tenant.get("token_store") or MemoryTokenStore())
-            http = OAuthHttp(
-                base_url,
-                session,
-                limiter=tenant.get("limiter"),
-                interrupt=tenant.get("interrupt"),
-                limits=ZENDESK_LIMITS,
-            )
+        options: dict[str, Any] = {
+            "limiter": services.limiter,
+            "limits": ZENDESK_LIMITS,
+            "interrupt": services.interrupt,
+        }
+        if uses_refresh(tenant.auth):
+            session = OAuthSession(tenant.base_url, tenant.auth, services.token_store or MemoryTokenStore())
+            http = OAuthHttp(tenant.base_url, session, **options)
         else:
-            http = VendorHttp(
-                base_url,
-                auth_headers(auth),
-                limiter=tenant.get("limiter"),
-                interrupt=tenant.get("interrupt"),
-                limits=ZENDESK_LIMITS,
-            )
+            http = VendorHttp(tenant.base_url, auth_headers(tenant.auth), **options)
         return ZendeskClient(http)
+
+    def admin(self, client: DeskClient) -> ZendeskAdmin:
+        assert isinstance(client, ZendeskClient)
+        return ZendeskAdmin(client)
+
+    def export(self, client: DeskClient, pace: Callable[[], None]) -> TicketExport:
+        assert isinstance(client, ZendeskClient)
+        return ZendeskExport(client, pace)

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from escalator.connectors.admin import AccessProblem, ExportPage, Identity, TicketRecord, TimedComment
+from escalator.connectors.admin import AccessProblem, ExportPage, Identity, TicketRecord, TimedComment, masked
+from escalator.connectors.base import InstallStep
 from escalator.connectors.errors import PermanentError
 from escalator.connectors.zendesk import values
 from escalator.connectors.zendesk.api import ZendeskClient
@@ -136,6 +137,53 @@ class ZendeskAdmin:
     def signing_secret(self, webhook_id: str) -> str:
         answer = self.http.request("GET", f"/api/v2/webhooks/{webhook_id}/signing_secret")
         return str(answer["signing_secret"]["secret"])
+
+    def install(self, step: InstallStep) -> None:
+        """The event-subscription webhook to our endpoint (found by endpoint or name, created or brought up to
+        date), then its signing secret compared with the configured one."""
+        spec = webhook_spec(step.tenant, step.webhook_url)
+        existing = self.find_webhook(step.tenant, step.webhook_url)
+        events = f"{len(WEBHOOK_EVENTS)} ticket events"
+        if existing is None:
+            would = " would be created" if step.dry_run else ""
+            step.line("create", f'webhook "{spec["name"]}" -> {step.webhook_url} ({events}){would}')
+            if step.dry_run:
+                step.line("next", "run without --dry-run, then set the webhook's signing secret")
+                return
+            existing = self.create_webhook(spec)
+        else:
+            changes = webhook_changes(existing, spec)
+            if changes:
+                described = ", ".join(_describe(key, existing.get(key), value) for key, value in changes.items())
+                step.line("update", f"webhook {existing['id']}: {described}{' would be changed' * step.dry_run}")
+                if not step.dry_run:
+                    self.update_webhook(str(existing["id"]), changes)
+            else:
+                step.line("ok", f'webhook "{existing.get("name")}" ({existing["id"]}) -> {step.webhook_url} ({events})')
+        compare_secret(step, self.signing_secret(str(existing["id"])))
+
+
+def compare_secret(step: InstallStep, secret: str) -> None:
+    """Is the configured `webhook_secret` the webhook's signing secret? Secrets are shown only as their last
+    characters unless --show-secret."""
+    variable = step.env_names.get("webhook_secret")
+    where = f"the environment variable {variable}" if variable else "webhook_secret in the configuration"
+    shown = secret if step.show_secret else masked(secret)
+    if step.settings.webhook_secret == secret:
+        step.line("ok", f"{where} holds the webhook's signing secret")
+        return
+    if step.settings.webhook_secret:
+        step.problem(f"{where} does not hold the webhook's signing secret ({shown}): deliveries would get 401")
+    else:
+        step.line("next", f"set {where} to the webhook's signing secret ({shown}), then restart serve")
+    if not step.show_secret:
+        step.line("next", "run again with --show-secret to print the secret (nothing is written to disk)")
+
+
+def _describe(key: str, before: object, after: object) -> str:
+    if key == "subscriptions":
+        return f"subscriptions -> {len(after) if isinstance(after, list) else after} ticket events"
+    return f"{key} {before!r} -> {after!r}"
 
 
 def _access_problem(error: PermanentError) -> AccessProblem | PermanentError:

@@ -1,7 +1,8 @@
 """The admin commands behind `escalator install`, `backfill` and `reconcile`, and what they share.
 
-Vendor knowledge stays in `connectors/<vendor>/admin.py`; this package drives it with the tenant's runtime:
-its client (auth, shared rate limit, retries), its policy, its Redis (checkpoints, locks, the event queue).
+Vendor knowledge stays in the tenant's connector (`connectors/<vendor>/`); this package drives it with the
+tenant's runtime: its client (auth, shared rate limit, retries), its policy, its Redis (checkpoints, locks,
+the event queue).
 """
 
 from __future__ import annotations
@@ -12,27 +13,24 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from escalator.connectors.admin import TicketExport
-from escalator.connectors.freshdesk.admin import FreshdeskAdmin, FreshdeskExport
-from escalator.connectors.freshdesk.api import FreshdeskClient
-from escalator.connectors.zendesk.admin import EXPORTS_PER_MINUTE, ZendeskAdmin, ZendeskExport
-from escalator.connectors.zendesk.api import ZendeskClient
+from escalator.connectors.base import DeskAdmin
 from escalator.plugin import keys
 from escalator.plugin.exitcodes import EXIT_DESK, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 from escalator.plugin.ratelimit import Budget, RedisRateLimiter
 from escalator.plugin.runtime import Runtime
 
 __all__ = ["EXIT_DESK", "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE"]
+
 EXPORT_BUCKET = "exports"
 EXPORT_MAX_WAIT = 120.0
 """How long a caller may wait for an export slot before giving up for now (reconcile) or waiting again."""
 
 
-def export_budget(vendor: str) -> Budget | None:
+def export_budget(runtime: Runtime, tenant: str) -> Budget | None:
     """Calls on the vendor's export endpoint, per minute, shared by backfill and reconciliation, on top of the
-    tenant's request budget: Zendesk allows 10 incremental exports a minute; Freshdesk's list has no own limit."""
-    if vendor == "zendesk":
-        return Budget(limit=EXPORTS_PER_MINUTE, period=60.0, burst=EXPORTS_PER_MINUTE)
-    return None
+    tenant's request budget (Zendesk allows 10 incremental exports a minute; Freshdesk's list has no own limit)."""
+    per_minute = runtime.connector(tenant).export_policy.exports_per_minute
+    return Budget(limit=per_minute, period=60.0, burst=per_minute) if per_minute else None
 
 
 @dataclass
@@ -61,7 +59,7 @@ class ExportPacer:
 def export_pacer(
     runtime: Runtime, tenant: str, budget: Budget | None = None, on_wait: Callable[[float], None] | None = None
 ) -> ExportPacer:
-    budget = budget or export_budget(runtime.tenant(tenant).vendor)
+    budget = budget or export_budget(runtime, tenant)
     if budget is None:
         return ExportPacer(None)
     limiter = RedisRateLimiter(runtime.redis, tenant, {EXPORT_BUCKET: budget}, max_wait=EXPORT_MAX_WAIT)
@@ -69,26 +67,16 @@ def export_pacer(
 
 
 def ticket_export(runtime: Runtime, tenant: str, pace: Callable[[], None]) -> TicketExport:
-    client = runtime.client(tenant)
-    if isinstance(client, ZendeskClient):
-        return ZendeskExport(client, pace)
-    if isinstance(client, FreshdeskClient):
-        return FreshdeskExport(client)
-    raise ValueError(f"no ticket export for {runtime.tenant(tenant).vendor}")
+    return runtime.connector(tenant).export(runtime.client(tenant), pace)
 
 
-def desk_admin(runtime: Runtime, tenant: str) -> ZendeskAdmin | FreshdeskAdmin:
-    client = runtime.client(tenant)
-    if isinstance(client, ZendeskClient):
-        return ZendeskAdmin(client)
-    if isinstance(client, FreshdeskClient):
-        return FreshdeskAdmin(client)
-    raise ValueError(f"no admin calls for {runtime.tenant(tenant).vendor}")
+def desk_admin(runtime: Runtime, tenant: str) -> DeskAdmin:
+    return runtime.connector(tenant).admin(runtime.client(tenant))
 
 
 def state_key(tenant: str, command: str) -> str:
-    """`esc:<tenant>:backfill` / `esc:<tenant>:reconcile`: a command's checkpoint hash."""
-    return keys.tenant_key(tenant, command)
+    """`esc:{<tenant>}:backfill` / `esc:{<tenant>}:reconcile`: a command's checkpoint hash."""
+    return keys.checkpoint(tenant, command)
 
 
 def say(out: TextIO, text: str) -> None:

@@ -244,9 +244,7 @@ class BackfillBusy(Exception):
 
 
 def _groups(runtime: Runtime, tenant: str) -> dict[str, str]:
-    from escalator.plugin.admin import desk_admin
-
-    return desk_admin(runtime, tenant).client.groups()
+    return runtime.client(tenant).groups()
 
 
 def _text(value: bytes | str) -> str:

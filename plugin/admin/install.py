@@ -2,14 +2,12 @@
 
 One line per check or action, `ok` / `create` / `update` / `next` / `error` first, so a run reads as a log
 and a second run shows that nothing was left to do. Exit 0 when the help desk side is ready (perhaps with a
-`next:` step only the admin can take), 1 when something must be fixed there or in the configuration.
+`next:` step only the admin can take), 1 when something must be fixed there or in the configuration, 4 when
+the help desk is unreachable or refuses our credentials.
 
-Zendesk: the credentials (and admin rights), the groups the rules name, the event-subscription webhook to
-`<public_url>/webhooks/zendesk/<tenant>` (found by endpoint or name, created or brought up to date), and its
-signing secret compared with the configured `webhook_secret`. Secrets are never written anywhere and shown
-only as their last four characters unless `--show-secret` is given.
-
-Freshdesk: the credentials and the groups, then the two automation rules for the admin to create by hand.
+Here: the credentials (and rights), and the groups the rules name. Then the vendor's own set-up, which its
+connector owns (`DeskAdmin.install`): Zendesk's webhook and its signing secret, Freshdesk's automation rules.
+Secrets are never written anywhere and shown only as their last four characters unless `--show-secret`.
 """
 
 from __future__ import annotations
@@ -18,22 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from escalator.connectors.admin import AccessProblem
+from escalator.connectors.admin import AccessProblem, masked
+from escalator.connectors.base import InstallStep
 from escalator.connectors.errors import VendorError
-from escalator.connectors.freshdesk.admin import FreshdeskAdmin, automation_rules
-from escalator.connectors.zendesk.admin import WEBHOOK_EVENTS, ZendeskAdmin, webhook_changes, webhook_spec
 from escalator.plugin.admin import EXIT_DESK, EXIT_OK, EXIT_PROBLEM, desk_admin, say
 from escalator.plugin.runtime import Runtime
 from escalator.rules.policy import Policy
 
-SECRET_TAIL = 4
-
-
-def masked(secret: str) -> str:
-    """`…k3Zq, 43 characters`: enough to tell two secrets apart, not enough to use one."""
-    if not secret:
-        return "empty"
-    return f"…{secret[-SECRET_TAIL:]}, {len(secret)} characters" if len(secret) > 2 * SECRET_TAIL else "hidden"
+__all__ = ["Install", "masked"]
 
 
 @dataclass
@@ -56,6 +46,7 @@ class Install:
         config = self.runtime.tenant(self.tenant)
         mode = " (dry run: nothing will be changed)" if self.dry_run else ""
         say(self.out, f"escalator install {self.tenant}: {config.vendor} at {config.base_url}{mode}")
+        connector = self.runtime.connector(self.tenant)
         admin = desk_admin(self.runtime, self.tenant)
         try:
             identity = admin.whoami()
@@ -66,20 +57,23 @@ class Install:
             self.problem(f"cannot reach {config.base_url}: {error}")
             return EXIT_DESK
         self.line("ok", f"credentials: {identity.email or identity.name} ({identity.role})")
-        for note in identity.notes:
+        for note in (*identity.notes, *connector.auth_warnings(config.auth)):
             self.line("warn", note)
-        oauth = config.auth.get("oauth_token") or config.auth.get("refresh_token")
-        if config.vendor == "zendesk" and config.auth.get("api_token") and not oauth:
-            self.line(
-                "warn", "Zendesk API tokens stop working on 2027-04-30: move this tenant to OAuth (auth.oauth_token)"
-            )
         try:
             if not self.check_groups(admin.groups(), self.runtime.policy(self.tenant)):
                 return EXIT_PROBLEM  # nothing is set up until the rules' groups exist
-            if isinstance(admin, ZendeskAdmin):
-                self.zendesk(admin)
-            elif isinstance(admin, FreshdeskAdmin):
-                self.freshdesk()
+            admin.install(
+                InstallStep(
+                    tenant=self.tenant,
+                    settings=config.settings(),
+                    webhook_url=self.runtime.config.webhook_url(self.tenant),
+                    dry_run=self.dry_run,
+                    show_secret=self.show_secret,
+                    env_names=config.env_names,
+                    line=self.line,
+                    problem=self.problem,
+                )
+            )
         except AccessProblem as problem:
             self.problem(str(problem))
         except VendorError as error:
@@ -96,67 +90,3 @@ class Install:
             return False
         self.line("ok", f"groups: {', '.join(wanted)}")
         return True
-
-    # --- Zendesk -----------------------------------------------------------------------------------------------
-
-    def zendesk(self, admin: ZendeskAdmin) -> None:
-        endpoint = self.runtime.config.webhook_url(self.tenant)
-        spec = webhook_spec(self.tenant, endpoint)
-        existing = admin.find_webhook(self.tenant, endpoint)
-        events = f"{len(WEBHOOK_EVENTS)} ticket events"
-        if existing is None:
-            self.line(
-                "create", f'webhook "{spec["name"]}" -> {endpoint} ({events}){" would be created" * self.dry_run}'
-            )
-            if self.dry_run:
-                self.line("next", "run without --dry-run, then set the webhook's signing secret")
-                return
-            existing = admin.create_webhook(spec)
-        else:
-            changes = webhook_changes(existing, spec)
-            described = ", ".join(_describe(key, existing.get(key), value) for key, value in changes.items())
-            if changes:
-                self.line("update", f"webhook {existing['id']}: {described}{' would be changed' * self.dry_run}")
-                if not self.dry_run:
-                    admin.update_webhook(str(existing["id"]), changes)
-            else:
-                self.line("ok", f'webhook "{existing.get("name")}" ({existing["id"]}) -> {endpoint} ({events})')
-        self.signing_secret(admin.signing_secret(str(existing["id"])))
-
-    def signing_secret(self, secret: str) -> None:
-        config = self.runtime.tenant(self.tenant)
-        variable = config.env_names.get("webhook_secret")
-        where = f"the environment variable {variable}" if variable else "webhook_secret in the configuration"
-        shown = secret if self.show_secret else masked(secret)
-        if config.webhook_secret == secret:
-            self.line("ok", f"{where} holds the webhook's signing secret")
-            return
-        if config.webhook_secret:
-            self.problem(f"{where} does not hold the webhook's signing secret ({shown}): deliveries would get 401")
-        else:
-            self.line("next", f"set {where} to the webhook's signing secret ({shown}), then restart serve")
-        if not self.show_secret:
-            self.line("next", "run again with --show-secret to print the secret (nothing is written to disk)")
-
-    # --- Freshdesk ---------------------------------------------------------------------------------------------
-
-    def freshdesk(self) -> None:
-        config = self.runtime.tenant(self.tenant)
-        url = self.runtime.config.webhook_url(self.tenant)
-        if not url.startswith("https://"):
-            self.line("warn", f"{url} is not https: Freshdesk never follows a redirect, so use the https address")
-        secret = config.webhook_secret
-        variable = config.env_names.get("webhook_secret")
-        if not secret:
-            self.problem(f"set webhook_secret{f' ({variable})' if variable else ''} to a long random string first")
-            return
-        shown = secret if self.show_secret else f"<the value of {variable or 'webhook_secret'}>"
-        self.line("manual", "Freshdesk's public API cannot create automation rules reliably: create these two")
-        for text in automation_rules(url, shown):
-            say(self.out, f"        {text}")
-
-
-def _describe(key: str, before: object, after: object) -> str:
-    if key == "subscriptions":
-        return f"subscriptions -> {len(after) if isinstance(after, list) else after} ticket events"
-    return f"{key} {before!r} -> {after!r}"

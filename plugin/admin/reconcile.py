@@ -38,8 +38,9 @@ from redis.exceptions import LockError
 
 from escalator.connectors.admin import TicketExport, TicketRecord
 from escalator.plugin import keys
-from escalator.plugin.admin import desk_admin, export_pacer, say, state_key, ticket_export
+from escalator.plugin.admin import export_pacer, say, state_key, ticket_export
 from escalator.plugin.admin.backfill import history_events
+from escalator.plugin.connection import UNAVAILABLE
 from escalator.plugin.logs import throttled
 from escalator.plugin.ratelimit import Budget
 from escalator.plugin.runtime import Runtime
@@ -51,11 +52,6 @@ log = logging.getLogger(__name__)
 
 FIRST_WINDOW = timedelta(hours=1)
 """With no checkpoint yet (no backfill, first pass), look back this far."""
-SETTLE = {"zendesk": timedelta(0), "freshdesk": timedelta(minutes=2)}
-"""Changes younger than this are left to the next pass, so a webhook still in flight is not raced. Zendesk's
-export already holds back the most recent minute; Freshdesk's list does not."""
-CURSOR_VENDORS = frozenset({"zendesk"})
-"""Exports whose checkpoint continues with later changes (Zendesk's cursor); others restart from a time."""
 LOCK_SECONDS = 300.0
 COMMENTS_PER_TICKET = 10
 """Comments read back per caught-up ticket: a dropped burst longer than this keeps only its newest."""
@@ -122,7 +118,9 @@ class Reconciler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.runtime, self.tenant = runtime, tenant
-        self.vendor = runtime.tenant(tenant).vendor
+        self.policy = runtime.connector(tenant).export_policy
+        """Changes younger than `settle` are left to the next pass, so a webhook still in flight is not raced;
+        an export with an exact cursor continues with later changes, others restart from a time."""
         self.key = state_key(tenant, "reconcile")
         self.clock = clock
         self.export_budget = export_budget
@@ -146,9 +144,9 @@ class Reconciler:
         since = parse_instant(saved.get("since")) or now - FIRST_WINDOW
         # Tickets created after reconciliation began watching are news; older ones it never saw are history.
         watching_since = parse_instant(saved.get("watching_since")) or since
-        settle = SETTLE.get(self.vendor, timedelta(0))
+        settle = self.policy.settle
         window_end = now - settle
-        cursor = saved.get("checkpoint") if self.vendor in CURSOR_VENDORS else None
+        cursor = saved.get("checkpoint") if self.policy.exact_cursor else None
         # With a cursor the export continues from the last pass; without one it starts at `since`.
         report = ReconcileReport(since=saved.get("last_pass_at", "") if cursor else format_instant(since))
         export = ticket_export(self.runtime, self.tenant, export_pacer(self.runtime, self.tenant, self.export_budget))
@@ -168,7 +166,7 @@ class Reconciler:
                 report.events += len(queued)
                 if queued:
                     report.caught_up.append(CaughtUp(record.ticket_id, _kinds(queued)))
-            if not dry_run and self.vendor in CURSOR_VENDORS:
+            if not dry_run and self.policy.exact_cursor:
                 self.runtime.redis.hset(self.key, "checkpoint", page.checkpoint)
                 renew()
         if not dry_run:
@@ -177,7 +175,7 @@ class Reconciler:
                 "last_events": str(report.events),
                 "watching_since": format_instant(watching_since),
             }
-            if self.vendor not in CURSOR_VENDORS:
+            if not self.policy.exact_cursor:
                 fields["since"] = format_instant(window_end)
             elif "since" not in saved:
                 fields["since"] = format_instant(since)
@@ -190,7 +188,7 @@ class Reconciler:
 
     def _history(self, record: TicketRecord) -> list[TicketEvent]:
         if self._groups is None:
-            self._groups = desk_admin(self.runtime, self.tenant).client.groups()
+            self._groups = self.runtime.client(self.tenant).groups()
         return history_events(record, self.runtime.policy(self.tenant), self._groups)
 
     def _events_for(self, record: TicketRecord, since: datetime, export: TicketExport) -> list[TicketEvent] | None:
@@ -325,7 +323,7 @@ def run_reconciler(runtime: Runtime, stop: threading.Event, tick: float = LOOP_T
     while not stop.is_set():
         try:
             reconcile_due(runtime)
-        except redis.RedisError as error:  # reported once per outage, not once per tick
+        except UNAVAILABLE as error:  # reported once per outage, not once per tick
             runtime.outage.down(error)
         except Exception as error:  # keep the loop alive whatever a pass meets
             throttled(log, logging.ERROR, "reconciliation loop", "reconciliation loop error: %s", error, exc_info=error)

@@ -31,14 +31,15 @@ ADMIN_OPTIONAL_ENV = ("webhook_secret",)
 def admin_runtime(tenant: str, *, need_redis: bool) -> Runtime:
     """A runtime for an admin command on REDIS_URL (the workers' Redis: queue, checkpoints, OAuth tokens), or
     on a throw-away in-process Redis for a command that does not need the workers' (install, dry runs)."""
-    from escalator.connectors.zendesk.oauth import uses_refresh
+    from escalator.connectors.registry import connector_for
     from escalator.plugin.embedded import embedded_redis
 
     config = config_from_env(ADMIN_OPTIONAL_ENV)
     known_tenant(config, tenant)
     if need_redis:
         return Runtime(config, connect_checked(redis_url("the events go to the workers' queue"), "commands"))
-    if uses_refresh(config.tenants[tenant].auth):
+    settings = config.tenants[tenant]
+    if connector_for(settings.vendor).rotates_tokens(settings.auth):
         url = redis_url("with a refresh_token a refreshed (rotated) OAuth token must reach the workers")
         return Runtime(config, connect_checked(url, "commands"))
     return Runtime(config, embedded_redis())

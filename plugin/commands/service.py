@@ -16,6 +16,7 @@ from escalator.plugin.commands.common import (
     reads,
     redis_url,
 )
+from escalator.plugin.migrate import migrate
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -31,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if url:
         # The receiver fails fast (503 within 2 s) rather than waiting on Redis: see plugin.connection.
         runtime = Runtime(config, connect_checked(url, "receiver"))
+        migrate(connect_checked(url, "commands"), config.tenants)
         print(f"escalator: receiving webhooks on http://{args.host}:{args.port} (Redis {describe(url)})")
     else:
         runtime = EmbeddedService(config, reconcile=True).start()
@@ -50,6 +52,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     url = redis_url("a worker shares Redis with the receiver (embedded mode needs no worker)")
     config = config_from_env()
     commands = connect_checked(url, "commands")
+    migrate(commands, config.tenants)
     runtime = Runtime(config, commands, listener=connect(url, "pubsub"))
     service = WorkerService(
         runtime, rq_connection=connect(url, "blocking"), reconcile=True, health_file=default_health_file()
