@@ -52,6 +52,19 @@ def fields_used(node: Any) -> Iterator[str]:
         yield node["field"]
 
 
+def leaves(node: Any) -> Iterator[Mapping[str, Any]]:
+    """Every leaf (`{"field", "operator", "value"}`) of a condition tree."""
+    if not isinstance(node, Mapping):
+        return
+    for group in _GROUPS:
+        for item in node.get(group, ()) if isinstance(node.get(group), list) else ():
+            yield from leaves(item)
+    if "not" in node:
+        yield from leaves(node["not"])
+    if isinstance(node.get("field"), str):
+        yield node
+
+
 def _compile_leaf(node: Mapping[str, Any], path: str, problems: list[RuleProblem]) -> Predicate:
     name, operator = node.get("field"), node.get("operator")
     getter = resolve_field(name) if isinstance(name, str) else None

@@ -27,3 +27,19 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise DurationError(f"'{text}' is zero; a duration must be positive")
     return seconds
+
+
+def humanize(seconds: float) -> str:
+    """`1800` -> `30 minutes`, `5400` -> `1 hour 30 minutes`, `604800` -> `7 days`: timeframes in words."""
+    if seconds < 60:
+        whole = round(seconds)
+        return f"{whole} second{'s' * (whole != 1)}"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24) if hours >= 48 else (0, hours)
+    parts = [f"{days} days"] if days else []
+    if hours:
+        parts.append(f"{hours} hour{'s' * (hours != 1)}")
+    if minutes:
+        parts.append(f"{minutes} minute{'s' * (minutes != 1)}")
+    return " ".join(parts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,28 @@ class Facts:
     event: TicketEvent
     segments: tuple[str, ...] = ()
     matched: list[str] = field(default_factory=list)
+    history: Mapping[str, int] = field(default_factory=dict)
+    """What the worker knows beyond this ticket, by field name (`organization.history.critical_90d`, ...):
+    kept incrementally in Redis as tickets become urgent or escalated, read once per pass."""
 
 
 Getter = Callable[[Facts], Any]
+
+HISTORY_FIELDS = ("organization.history.critical_90d", "requester.history.critical_90d")
+"""How many of the organization's / requester's tickets reached priority urgent or were escalated in the last
+90 days (DESIGN §5): "customers with a history of critical issues"."""
+
+
+def _latest_escalation(facts: Facts) -> Any:
+    return facts.state.escalations[-1] if facts.state.escalations else None
+
+
+def _escalation(attribute: str) -> Getter:
+    def get(facts: Facts) -> Any:
+        latest = _latest_escalation(facts)
+        return getattr(latest, attribute) if latest is not None else None
+
+    return get
 
 
 def _text(facts: Facts) -> str:
@@ -47,6 +66,18 @@ def _customer_text(facts: Facts) -> str:
     return ""
 
 
+ACTIVE_STATUSES = frozenset({"new", "open"})
+
+
+def _active(facts: Facts) -> bool:
+    """The team owes the next step: new or open, or a pause status whose pause does not stop the clocks
+    (nobody asked the customer anything, or `max_pause` ran out: rules.pausing)."""
+    status = facts.ticket.status
+    if status in ACTIVE_STATUSES:
+        return True
+    return bool(facts.state.pause.get("since")) and not facts.state.pause.get("honored_since")
+
+
 def _org(facts: Facts) -> Any:
     return facts.ticket.organization
 
@@ -65,6 +96,15 @@ FIELDS: dict[str, Getter] = {
     "group": lambda f: f.ticket.group_name or f.ticket.group_id,
     "assignee": lambda f: f.ticket.assignee_id,
     "escalated": lambda f: f.state.escalated,
+    "routed": lambda f: f.state.routed,
+    "owner": lambda f: f.state.owner,
+    "actor": lambda f: f.event.actor_id,
+    "escalation.by": _escalation("by"),
+    "escalation.reason": _escalation("reason"),
+    "escalation.from": _escalation("source"),
+    "escalation.to": _escalation("target"),
+    "escalation.direction": _escalation("direction"),
+    **{name: (lambda key: lambda f: f.history.get(key, 0))(name) for name in HISTORY_FIELDS},
     "segments": lambda f: f.segments,
     "requester.email": lambda f: f.ticket.requester.email,
     "requester.name": lambda f: f.ticket.requester.name,
@@ -78,11 +118,15 @@ FIELDS: dict[str, Getter] = {
     "reassignments": lambda f: f.state.reassignments,
     "bounces": lambda f: f.state.bounces,
     "touches": lambda f: f.state.touches,
-    "escalations": lambda f: len(f.state.escalations),
+    "escalations": lambda f: sum(entry.direction == "up" for entry in f.state.escalations),
     "event": lambda f: f.event.kind,
     "sla.metric": lambda f: f.event.detail.get("metric"),
     "sla.tier": lambda f: f.event.detail.get("tier"),
     "sla.fraction": lambda f: f.event.detail.get("fraction"),
+    "active": lambda f: _active(f),
+    "paused": lambda f: bool(f.state.pause.get("honored_since")),
+    "pauses": lambda f: int(f.state.pause.get("count", 0)),
+    "incident": lambda f: f.state.incident,
 }
 
 PREFIXED_FIELDS: dict[str, Callable[[str], Getter]] = {

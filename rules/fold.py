@@ -8,10 +8,11 @@ malformed snapshot, an impossible date) is condemned alone: the others carry on 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from escalator.rules.engine import evaluate
+from escalator.rules.incidents import NO_INCIDENTS, IncidentView
 from escalator.rules.model import Ticket, TicketEvent
 from escalator.rules.plan import Plan, apply_plan
 from escalator.rules.policy import Policy
@@ -46,13 +47,24 @@ def is_own(event: TicketEvent, own_user_id: str) -> bool:
 
 
 def fold(
-    policy: Policy, state: TicketState, ticket: Ticket, events: Sequence[TicketEvent], *, own_user_id: str
+    policy: Policy,
+    state: TicketState,
+    ticket: Ticket,
+    events: Sequence[TicketEvent],
+    *,
+    own_user_id: str,
+    history: Mapping[str, int] | None = None,
+    incidents: IncidentView = NO_INCIDENTS,
 ) -> Folded:
-    """Evaluate `events` in event-time order; `state` is not changed (evaluate works on copies)."""
+    """Evaluate `events` in event-time order; `state` is not changed (evaluate works on copies). `history`:
+    the history facts of the ticket's organization and requester (rules.facts.HISTORY_FIELDS)."""
     result = Folded(state, Plan())
     for event in sorted(events, key=lambda event: event.occurred_at):
         try:
-            decision = evaluate(policy, result.state, ticket, event, own_change=is_own(event, own_user_id))
+            own = is_own(event, own_user_id)
+            decision = evaluate(
+                policy, result.state, ticket, event, own_change=own, history=history, incidents=incidents
+            )
             after = apply_plan(ticket, decision.plan)  # later events of the batch see earlier decisions
         except POISON_ERRORS as error:
             result.condemned.append((event, error))

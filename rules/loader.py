@@ -10,35 +10,37 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from escalator.rules.calendar import ALWAYS_OPEN, BusinessCalendar, CalendarError
-from escalator.rules.conditions import Predicate, always, compile_condition, fields_used
+from escalator.rules.conditions import Predicate, always, compile_condition, fields_used, leaves
 from escalator.rules.durations import DurationError, parse_duration
 from escalator.rules.errors import PolicyError, RuleProblem, child, suggest
-from escalator.rules.policy import DEFAULT_PAUSE_ON, SLA_METRICS, Action, Policy, Segment, SlaTarget, Trigger, Unit
+from escalator.rules.facts import HISTORY_FIELDS, known_field_names, resolve_field
+from escalator.rules.incident_loader import load_incidents
+from escalator.rules.policy import (
+    DEFAULT_PAUSE_ON,
+    SLA_METRICS,
+    Action,
+    IncidentRule,
+    PauseRules,
+    Policy,
+    Segment,
+    SlaTarget,
+    Trigger,
+    Unit,
+)
+from escalator.rules.schema_problems import schema_problems
 from escalator.rules.templates import MessageTemplate, compile_template
 
-RESERVED_TARGETS = frozenset({"next"})
-
-_NOUNS: dict[str, str] = {
-    "operator": "operator",
-    "action": "action",
-    "on": "event",
-    "since": "anchor",
-    "priority": "priority",
-    "value": "priority",
-    "pause_on": "status",
-    "hours": "day",
-}
-"""The last key of a path -> what an enum there lists, so a schema error reads `unknown event 'x'`."""
+RESERVED_TARGETS = frozenset({"next", "lead"})
+"""`escalate` targets that are not unit ids: the next tier (a team's or the top tier's lead), the lead group."""
 
 _CALENDAR_DETAIL = re.compile(r"^(?P<where>[a-z_]+(?:\.[a-z_]+|\[\d+\])*): (?P<message>.+)$", re.DOTALL)
 
@@ -67,102 +69,17 @@ def load_policy_file(path: str | Path) -> Policy:
 
 def load_policy(data: Any) -> Policy:
     """Check a parsed rules document and build the Policy; PolicyError lists every problem."""
-    schema_problems = [
-        problem for error in Draft202012Validator(schema()).iter_errors(data) for problem in _schema_problems(error)
+    found = [
+        problem for error in Draft202012Validator(schema()).iter_errors(data) for problem in schema_problems(error)
     ]
     builder = _Builder(data if isinstance(data, Mapping) else {})
     policy = builder.build()
     # Where both found fault with the same value, the name check's message is the more useful one.
     builder_paths = {problem.path for problem in builder.problems}
-    problems = [p for p in schema_problems if p.path not in builder_paths] + builder.problems
+    problems = [p for p in found if p.path not in builder_paths] + builder.problems
     if problems:
         raise PolicyError(dict.fromkeys(problems))
     return policy
-
-
-def _json_path(parts: Iterable[str | int]) -> str:
-    path = "$"
-    for part in parts:
-        path = child(path, part)
-    return path
-
-
-def _show(value: Any) -> str:
-    return f"'{value}'" if isinstance(value, str) else json.dumps(value, default=repr)
-
-
-def _schema_problems(error: ValidationError) -> list[RuleProblem]:
-    """Turn one JSON Schema error into admin-readable problems, each at the path of the offending value."""
-    parts = list(error.absolute_path)
-    path = _json_path(parts)
-    # jsonschema types these loosely (they may be "unset"); here they always come from a real error.
-    instance: Any = error.instance
-    expected: Any = error.validator_value
-    subschema: Any = error.schema
-    validator = error.validator
-    if validator == "additionalProperties" and expected is False and isinstance(instance, Mapping):
-        allowed = list(subschema.get("properties", {}))
-        return [
-            RuleProblem(child(path, key), f"unknown key '{key}'{suggest(key, allowed)}")
-            for key in instance
-            if key not in allowed
-        ]
-    if validator == "required" and isinstance(instance, Mapping):
-        return [RuleProblem(path, f"missing required key '{key}'") for key in expected if key not in instance]
-    if validator == "dependentRequired" and isinstance(instance, Mapping):
-        return [
-            RuleProblem(path, f"'{key}' needs '{needed}'")
-            for key, needs in expected.items()
-            if key in instance
-            for needed in needs
-            if needed not in instance
-        ]
-    if validator == "not" and expected == {"required": ["on", "after"]}:
-        return [RuleProblem(path, "a trigger fires either 'on' events or 'after' a duration, not both")]
-    if "propertyNames" in error.schema_path and isinstance(instance, str):
-        parts.append(instance)
-        path = child(path, instance)
-    if validator in ("enum", "const", "anyOf"):
-        message = _choice_message(error, parts)
-        if message is not None:
-            return [RuleProblem(path, message)]
-        if validator == "anyOf" and error.context:
-            # The alternative whose type fitted went deepest: its complaint is the one that helps.
-            deeper = [sub for sub in error.context if sub.relative_path]
-            typed = [sub for sub in error.context if sub.validator != "type"]
-            return _schema_problems(best_match(deeper or typed or error.context))
-    return [RuleProblem(path, error.message)]
-
-
-def _choice_message(error: ValidationError, parts: Sequence[str | int]) -> str | None:
-    """`unknown priority 'hgih' (did you mean 'high'?)` for a value outside a fixed list, None if not one."""
-    validator = error.validator
-    expected: Any = error.validator_value
-    instance: Any = error.instance
-    if validator == "anyOf" and all(isinstance(alt, Mapping) and set(alt) == {"required"} for alt in expected):
-        keys = [key for alt in expected for key in alt["required"]]
-        return "needs " + " or ".join(f"'{key}'" for key in keys)
-    choices: list[Any] = []
-    if validator == "enum":
-        choices = list(expected)
-    elif validator == "const":
-        choices = [expected]
-    else:
-        for sub in error.context or ():
-            listed: Any = sub.validator_value
-            if not sub.relative_path and sub.validator == "enum":
-                choices.extend(listed)
-            elif not sub.relative_path and sub.validator == "const":
-                choices.append(listed)
-    if not choices or not isinstance(instance, str | int | float | bool | None):
-        return None
-    noun = next((_NOUNS[part] for part in reversed(parts) if isinstance(part, str) and part in _NOUNS), None)
-    if len(choices) == 1 and noun is None:
-        return f"must be {_show(choices[0])}, not {_show(instance)}"
-    near = suggest(instance, [str(choice) for choice in choices]) if isinstance(instance, str) else ""
-    if noun is not None:
-        return f"unknown {noun} {_show(instance)}{near}"
-    return f"{_show(instance)} is not one of {', '.join(_show(choice) for choice in choices)}{near}"
 
 
 def _strings(value: Any) -> bool:
@@ -208,6 +125,7 @@ class _Builder:
         triggers = self._triggers(unit_ids, template_names, calendars, calendar_names)
         ownership = self.members("ownership")
         max_bounces = ownership.get("max_bounces", 1)
+        max_reassignments = ownership.get("max_reassignments")
         return Policy(
             tiers=tuple(tiers),
             teams=tuple(teams),
@@ -217,13 +135,59 @@ class _Builder:
             templates=templates,
             calendars=calendars,
             max_bounces=max_bounces if isinstance(max_bounces, int) and not isinstance(max_bounces, bool) else 1,
+            max_reassignments=max_reassignments if _whole(max_reassignments) else None,
+            pausing=self._pausing(),
+            incidents=self._incidents(unit_ids, template_names),
+            leads=tuple(_leads(tiers, teams)),
             fields_read=frozenset(
                 name
                 for key in ("segments", "triggers")
                 for _, item in self.items(key)
                 for name in fields_used(item.get("if"))
             ),
+            volatile_triggers=self._volatile_triggers(),
         )
+
+    def _volatile_triggers(self) -> frozenset[str]:
+        """Triggers whose condition can change with no event on the ticket: they read another ticket's news (the
+        history facts), directly or through a segment built on them."""
+        history = set(HISTORY_FIELDS)
+        moving = {
+            str(item.get("id")) for _, item in self.items("segments") if history & set(fields_used(item.get("if")))
+        }
+        volatile = set()
+        for _, item in self.items("triggers"):
+            read = set(fields_used(item.get("if")))
+            if isinstance(item.get("id"), str) and (history & read or _tests_segments(item.get("if"), moving)):
+                volatile.add(item["id"])
+        return frozenset(volatile)
+
+    def _pausing(self) -> PauseRules:
+        pausing = self.members("pausing")
+        suspicious = pausing.get("suspicious_pauses")
+        return PauseRules(
+            max_pause=self._optional_duration(pausing, "max_pause", "$.pausing"),
+            needs_reply_within=self._optional_duration(pausing, "pause_needs_reply_within", "$.pausing"),
+            suspicious_pauses=suspicious if _whole(suspicious) else None,
+        )
+
+    def _optional_duration(self, item: Mapping[str, Any], key: str, path: str) -> float | None:
+        return self._duration(item[key], child(path, key)) if key in item else None
+
+    def _incidents(self, unit_ids: set[str], template_names: set[str]) -> tuple[IncidentRule, ...]:
+        found = load_incidents(
+            self.items("incidents"),
+            self.problem,
+            trigger_ids=self._declared_trigger_ids(),
+            unit_ids=unit_ids,
+            template_names=template_names,
+        )
+        return tuple(found)
+
+    def _declared_trigger_ids(self) -> set[str]:
+        """Trigger ids as written, disabled ones too: naming one is not an unknown reference (it simply never
+        fires, so its detector never counts)."""
+        return {item["id"] for _, item in self.items("triggers") if isinstance(item.get("id"), str)}
 
     def _declared_ids(self) -> set[str]:
         """Tier and team ids as written, valid or not, so one bad unit does not also break every reference."""
@@ -267,7 +231,13 @@ class _Builder:
                 # Two units on one group would make "which tier is this ticket in?" unanswerable.
                 self.problem(child(path, "group"), f"group '{group}' already belongs to '{owners[str(group)]}'")
             owners.setdefault(str(group), unit_id)
-            units.append(Unit(unit_id, name, group, kind))
+            lead = item.get("lead")
+            if isinstance(lead, str | int) and not isinstance(lead, bool) and str(lead) in owners:
+                self.problem(
+                    child(path, "lead"), f"group '{lead}' belongs to '{owners[str(lead)]}': a lead has its own group"
+                )
+            lead = lead if isinstance(lead, str | int) and not isinstance(lead, bool) else None
+            units.append(Unit(unit_id, name, group, kind, lead))
         return units
 
     def _templates(self) -> tuple[dict[str, MessageTemplate], set[str]]:
@@ -321,10 +291,11 @@ class _Builder:
     ) -> list[SlaTarget]:
         slas: list[SlaTarget] = []
         for path, item in self.items("slas"):
-            tiers, priorities = _one_or_many(item.get("tier")), _one_or_many(item.get("priority"))
+            key = "team" if "team" in item else "tier"
+            tiers, priorities = _one_or_many(item.get(key)), _one_or_many(item.get("priority"))
             for tier in sorted(tiers or ()):
                 if tier not in unit_ids:
-                    self.problem(child(path, "tier"), f"unknown tier or team '{tier}'{suggest(tier, unit_ids)}")
+                    self.problem(child(path, key), f"unknown tier or team '{tier}'{suggest(tier, unit_ids)}")
             segment = item.get("segment")
             if isinstance(segment, str) and segment not in segment_ids:
                 self.problem(child(path, "segment"), f"unknown segment '{segment}'{suggest(segment, segment_ids)}")
@@ -345,6 +316,8 @@ class _Builder:
                 else (),
                 pause_on=frozenset(pause_on) if isinstance(pause_on, list) and _strings(pause_on) else DEFAULT_PAUSE_ON,
                 path=path,
+                max_pause=self._optional_duration(item, "max_pause", path),
+                needs_reply_within=self._optional_duration(item, "pause_needs_reply_within", path),
             )
             twin = next(
                 (
@@ -354,7 +327,8 @@ class _Builder:
                 ),
                 None,
             )
-            if twin is not None and (item.get("tier") is not None and item.get("priority") is not None):
+            both = "tier" in item and "team" in item  # the schema names that mistake: do not hide it behind this one
+            if twin is not None and not both and (item.get(key) is not None and item.get("priority") is not None):
                 self.problem(path, f"same tier, priority and segment as {twin.path}, which wins (file order)")
             slas.append(sla)
         return slas
@@ -404,6 +378,11 @@ class _Builder:
         self, item: Mapping[str, Any], path: str, unit_ids: set[str], template_names: set[str]
     ) -> Action | None:
         kind, to, template = item.get("action"), item.get("to"), item.get("template")
+        to_field = to.get("field") if isinstance(to, Mapping) and isinstance(to.get("field"), str) else None
+        if to_field is not None and resolve_field(to_field) is None:
+            self.problem(
+                child(child(path, "to"), "field"), f"unknown field '{to_field}'{suggest(to_field, known_field_names())}"
+            )
         if kind == "escalate" and isinstance(to, str) and to not in unit_ids | RESERVED_TARGETS:
             self.problem(child(path, "to"), f"unknown tier or team '{to}'{suggest(to, unit_ids | RESERVED_TARGETS)}")
         if kind in ("reply", "note") and isinstance(template, str) and template not in template_names:
@@ -417,7 +396,23 @@ class _Builder:
             value=item.get("value") if isinstance(item.get("value"), str) else None,
             template=template if isinstance(template, str) else None,
             tags=tuple(tags) if _strings(tags) else (),
+            to_field=to_field,
         )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _leads(tiers: Sequence[Unit], teams: Sequence[Unit]) -> list[Unit]:
+    """One lead unit per distinct lead group the tiers and teams name: `lead` when they all share one (the
+    usual `Support Leads`), else `lead-1`, `lead-2`... in the order the file names them."""
+    groups = list(dict.fromkeys(str(unit.lead) for unit in (*tiers, *teams) if unit.lead is not None))
+    originals = {str(unit.lead): unit.lead for unit in (*tiers, *teams) if unit.lead is not None}
+    return [
+        Unit("lead" if len(groups) == 1 else f"lead-{index}", name, originals[name], "lead")
+        for index, name in enumerate(groups, start=1)
+    ]
 
 
 def _one_or_many(value: Any) -> frozenset[str] | None:
@@ -427,3 +422,18 @@ def _one_or_many(value: Any) -> frozenset[str] | None:
     if isinstance(value, list) and value and _strings(value) and all(value):
         return frozenset(value)
     return None
+
+
+def _tests_segments(condition: Any, moving: set[str]) -> bool:
+    """Whether a condition may test one of the `moving` segments (a `segments` leaf naming one, or one whose
+    values cannot be told)."""
+    if not moving:
+        return False
+    for leaf in leaves(condition):
+        if leaf.get("field") != "segments":
+            continue
+        value = leaf.get("value")
+        named = {value} if isinstance(value, str) else set(value) if isinstance(value, list) else None
+        if named is None or named & moving:
+            return True
+    return False

@@ -22,9 +22,14 @@ EVENT_KINDS: tuple[str, ...] = (
     "ticket.reopened",
     "sla.warning",
     "sla.breached",
+    "ticket.bounced",
+    "ticket.escalated",
+    "sla.pause_suspicious",
     "timer.elapsed",
 )
-"""Every event the engine evaluates; `timer.elapsed` drives `after`/`since` triggers and is not usable in `on`."""
+"""Every event the engine evaluates; `timer.elapsed` drives `after`/`since` triggers and is not usable in `on`.
+`ticket.bounced` and `ticket.escalated` are raised by the engine for what another event caused (a return to a
+group the ticket left; an agent's escalation)."""
 
 
 def parse_instant(value: str | None) -> datetime | None:
@@ -50,10 +55,13 @@ class Person:
     email: str | None = None
     locale: str | None = None
     tags: tuple[str, ...] = ()
+    time_zone: str | None = None
+    """IANA name (`America/New_York`): deadlines are told to the customer in their own time."""
 
     @property
     def first_name(self) -> str:
-        return self.name.split()[0] if self.name.strip() else "there"
+        """The first word of the name; "" when no name is known (templates then greet without one)."""
+        return self.name.split()[0] if self.name.strip() else ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ class Ticket:
     group_name: str | None = None
     """Filled by the connector from its cached group directory, so rules can name groups."""
     assignee_id: str | None = None
+    assignee_name: str | None = None
+    """Filled by connectors that know it cheaply, so a note can name the agent it nudges."""
     requester: Person = field(default_factory=Person)
     organization: Organization | None = None
     tags: tuple[str, ...] = ()
@@ -95,6 +105,8 @@ class Ticket:
     updated_at: datetime | None = None
     version: str | None = None
     """The vendor's concurrency token (Zendesk `updated_stamp`)."""
+    followers: tuple[str, ...] = ()
+    """Agents following the ticket, where the vendor says (Zendesk `follower_ids`)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -124,6 +136,7 @@ class Ticket:
             created_at=parse_instant(data.get("created_at")),
             updated_at=parse_instant(data.get("updated_at")),
             version=data.get("version"),
+            followers=tuple(data.get("followers") or ()),
         )
 
 

@@ -17,6 +17,17 @@ class PlannedComment:
     rule: str
 
 
+@dataclass(frozen=True)
+class PlannedAction:
+    """One action a trigger carried out, as data: what `escalator simulate` lists per ticket."""
+
+    rule: str
+    action: str
+    to: str | None = None
+    value: str | None = None
+    template: str | None = None
+
+
 @dataclass
 class Plan:
     unit: Unit | None = None
@@ -25,11 +36,26 @@ class Plan:
     add_tags: list[str] = field(default_factory=list)
     remove_tags: list[str] = field(default_factory=list)
     comments: list[PlannedComment] = field(default_factory=list)
+    followers: list[str] = field(default_factory=list)
+    """Agents (ids or emails) who stay on the ticket as owners: Zendesk followers, Freshdesk notified agents."""
     reasons: list[str] = field(default_factory=list)
     """One line per rule that fired or was held back, for logs, the demo and the audit trail."""
+    actions: list[PlannedAction] = field(default_factory=list)
+    incident: str | None = None
+    """The open incident the ticket joined in this pass (its notice is sent in bulk by plugin.incidents)."""
+    incident_solved: str | None = None
+    """This ticket is an incident's problem ticket and was just solved: the incident resolves."""
 
     def has_writes(self) -> bool:
-        return bool(self.unit or self.priority or self.assignee or self.add_tags or self.remove_tags or self.comments)
+        return bool(
+            self.unit
+            or self.priority
+            or self.assignee
+            or self.add_tags
+            or self.remove_tags
+            or self.comments
+            or self.followers
+        )
 
     def merge(self, later: Plan) -> None:
         """Fold a later evaluation's plan into this one: later field values win, comments accumulate in order."""
@@ -43,7 +69,11 @@ class Plan:
             tag for tag in later.remove_tags if tag not in self.remove_tags
         ]
         self.comments.extend(later.comments)
+        self.followers += [agent for agent in later.followers if agent not in self.followers]
         self.reasons.extend(later.reasons)
+        self.actions.extend(later.actions)
+        self.incident = later.incident or self.incident
+        self.incident_solved = later.incident_solved or self.incident_solved
 
 
 def apply_plan(ticket: Ticket, plan: Plan) -> Ticket:

@@ -16,17 +16,35 @@ SLA_METRICS: tuple[str, ...] = ("first_response", "next_response", "resolution")
 
 @dataclass(frozen=True)
 class Unit:
-    """A tier (on the escalation ladder) or a specialist team, owning one help desk group."""
+    """A tier (on the escalation ladder), a specialist team, or a lead group, owning one help desk group."""
 
     id: str
     name: str
     group: str | int
-    kind: str  # "tier" or "team"
+    kind: str  # "tier", "team" or "lead"
+    lead: str | int | None = None
+    """The group of the people who own this unit's tickets when handoffs fail (bounces, breaches at the top)."""
+
+
+@dataclass(frozen=True)
+class PauseRules:
+    """When a pause status may stop the clocks (rules.pausing): the policy's `pausing` section, with the
+    applicable SLA row's overrides."""
+
+    pause_on: frozenset[str] = DEFAULT_PAUSE_ON
+    max_pause: float | None = None
+    """Wall seconds a ticket's clocks may stand still in all (None: no cap)."""
+    needs_reply_within: float | None = None
+    """A pause counts only after a person's public reply within this many seconds before it (None: always)."""
+    suspicious_pauses: int | None = None
+    """Entering a pause status this many times raises `sla.pause_suspicious` (None: never)."""
 
 
 @dataclass(frozen=True)
 class SlaTarget:
-    tiers: frozenset[str] | None  # None: any tier
+    tiers: frozenset[str] | None
+    """The tiers and teams the row applies to (`tier` or `team` in the file; ids are unique across both); None:
+    any (`"*"`)."""
     priorities: frozenset[str] | None  # None: any priority
     segment: str | None
     targets: Mapping[str, float]  # metric -> seconds
@@ -34,6 +52,10 @@ class SlaTarget:
     warn_at: tuple[float, ...]
     pause_on: frozenset[str]
     path: str
+    max_pause: float | None = None
+    """Overrides `pausing.max_pause` for this row (seconds; None: the policy's)."""
+    needs_reply_within: float | None = None
+    """Overrides `pausing.pause_needs_reply_within` for this row (seconds; None: the policy's)."""
 
     def specificity(self) -> tuple[int, int, int]:
         """Segment beats tier beats priority; a single value beats a list beats `*`."""
@@ -51,6 +73,9 @@ class Action:
     value: str | None = None
     template: str | None = None
     tags: tuple[str, ...] = ()
+    to_field: str | None = None
+    """`"to": {"field": "organization.fields.account_manager"}`: the agent is read from the ticket when the
+    action runs (a field reference); an empty field skips the action, with a reason."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +87,27 @@ class Trigger:
     condition: Predicate
     actions: tuple[Action, ...]
     calendar: BusinessCalendar = ALWAYS_OPEN
+
+
+@dataclass(frozen=True)
+class IncidentRule:
+    """A spike detector (DESIGN §5, `incidents`): `threshold` tickets matching `trigger` within `within`
+    seconds open an incident; one problem ticket goes to `escalate_to`, the matching tickets are linked to it
+    and told in bulk (`notice`), and solving the problem sends each its `resolution`."""
+
+    id: str
+    trigger: str
+    threshold: int
+    within: float
+    escalate_to: str
+    priority: str
+    subject: str
+    """Template names: the problem ticket's subject and its internal handoff note, the affected customers'
+    notice and resolution message."""
+    handoff: str
+    notice: str
+    resolution: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,11 +126,35 @@ class Policy:
     templates: Mapping[str, MessageTemplate] = field(default_factory=dict)
     calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
     max_bounces: int = 1
+    max_reassignments: int | None = None
+    """Moves by rules are held back once the ticket changed group this often (None: no cap)."""
+    pausing: PauseRules = field(default_factory=PauseRules)
+    incidents: tuple[IncidentRule, ...] = ()
+    leads: tuple[Unit, ...] = ()
+    """The lead groups the tiers and teams name, as units (kind "lead")."""
     fields_read: frozenset[str] = frozenset()
     """Every field a segment or trigger condition reads: tells a connector what a ticket snapshot must hold."""
+    volatile_triggers: frozenset[str] = frozenset()
+    """Triggers whose condition can turn true with no event on the ticket (rules.schedule arms their timers
+    whatever the condition says now)."""
 
     def unit(self, unit_id: str | None) -> Unit | None:
-        return next((unit for unit in (*self.tiers, *self.teams) if unit.id == unit_id), None)
+        return next((unit for unit in (*self.tiers, *self.teams, *self.leads) if unit.id == unit_id), None)
+
+    def incident_rule(self, rule_id: str) -> IncidentRule | None:
+        return next((rule for rule in self.incidents if rule.id == rule_id), None)
+
+    def lead_of(self, unit_id: str | None) -> Unit | None:
+        """The lead unit of a tier or team (None when it names no lead, or is itself a lead)."""
+        unit = self.unit(unit_id)
+        if unit is None or unit.lead is None:
+            return None
+        return next((lead for lead in self.leads if str(lead.group) == str(unit.lead)), None)
+
+    def rank(self, unit_id: str | None) -> int | None:
+        """Position on the tier ladder (0 = first tier); None for a team, a lead or an unknown id."""
+        ids = [tier.id for tier in self.tiers]
+        return ids.index(unit_id) if unit_id in ids else None
 
     def next_tier(self, tier_id: str | None) -> Unit | None:
         ids = [tier.id for tier in self.tiers]
@@ -95,7 +165,7 @@ class Policy:
 
     def unit_for_group(self, group_name: str | None, group_id: str | None) -> Unit | None:
         """The tier or team whose group the ticket sits in (groups may be named or given by id)."""
-        for unit in (*self.tiers, *self.teams):
+        for unit in (*self.tiers, *self.teams, *self.leads):
             wanted = str(unit.group)
             if wanted in (group_id, group_name) or (group_name and wanted.casefold() == group_name.casefold()):
                 return unit

@@ -3,16 +3,20 @@ trigger's deadline (anchor + `after` on the trigger's calendar) not yet fired or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from escalator.rules.model import parse_instant
-from escalator.rules.policy import Policy
+from escalator.rules.facts import Facts
+from escalator.rules.model import Ticket, TicketEvent, parse_instant
+from escalator.rules.policy import Policy, Trigger
 from escalator.rules.sla import SlaClock, next_alert
 from escalator.rules.state import TicketState
 
 SLA_TIMER = "sla:"
+PAUSE_CAP = "pause"
+"""The `sla:pause` timer: when a pause reaches `max_pause` (rules.pausing)."""
 TRIGGER_TIMER = "trigger:"
 
 
@@ -46,26 +50,72 @@ class TimerName:
         return {"timer": str(self), "trigger": self.trigger, "anchor_value": self.anchor}
 
 
-def desired_timers(policy: Policy, state: TicketState, now: datetime) -> dict[str, datetime]:
+def desired_timers(
+    policy: Policy,
+    state: TicketState,
+    now: datetime,
+    ticket: Ticket | None = None,
+    history: Mapping[str, int] | None = None,
+) -> dict[str, datetime]:
     """Timer name -> due instant. A closed ticket needs none (help desks refuse updates to it).
 
     A deadline already past (the ticket was busy, or a condition was false when it came due and the ticket
-    has moved since) is due `now`, so it is looked at again at once rather than never."""
+    has moved since) is due `now`, so it is looked at again at once rather than never.
+
+    Given the ticket as it is now, an elapsed-time trigger's timer is armed only while its condition holds
+    (as the timer will see it): nothing on the ticket can change without an event, and every event asks
+    again, so a timer whose trigger could not fire is never armed. Most idle and fuse triggers do not apply
+    to most tickets; this spares a timer and a decision each time. Triggers that read other tickets' news
+    (`Policy.volatile_triggers`) are armed regardless."""
     if state.status == "closed":
         return {}
     timers: dict[str, datetime] = {}
+    probe: _Probe | None = None
     for metric, data in state.clocks.items():
         due = next_alert(policy, SlaClock.from_dict(data))
         if due is not None:
             timers[str(TimerName(sla=metric))] = due
+    resumes = parse_instant(state.pause.get("resumes_at")) if state.pause.get("resumes_at") else None
+    if resumes is not None:
+        timers[str(TimerName(sla=PAUSE_CAP))] = max(resumes, now)  # max_pause runs out: the clocks run again
     for trigger in policy.triggers:
         if trigger.after is None:
             continue
         anchor = state.anchors.get(trigger.since or "updated")
         if anchor is None or anchor in (state.fired.get(trigger.id), state.checked.get(trigger.id)):
             continue
+        if ticket is not None and trigger.id not in policy.volatile_triggers:
+            if probe is None:
+                probe = _Probe.of(policy, state, ticket, now, history)
+            if not probe.holds(trigger):
+                continue
         start = parse_instant(anchor)
         assert start is not None
         # The anchor is part of the name: when it moves, the old timer is cancelled and a new one armed.
         timers[str(TimerName(trigger=trigger.id, anchor=anchor))] = max(trigger.calendar.add(start, trigger.after), now)
     return timers
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """Trigger conditions with the facts a timer event will have (no comment, no changes). The ticket's
+    segments are the same for every trigger, so they are worked out once per ticket, not once per trigger."""
+
+    ticket: Ticket
+    state: TicketState
+    event: TicketEvent
+    segments: tuple[str, ...]
+    history: Mapping[str, int]
+
+    @classmethod
+    def of(
+        cls, policy: Policy, state: TicketState, ticket: Ticket, now: datetime, history: Mapping[str, int] | None
+    ) -> _Probe:
+        event = TicketEvent("schedule", "timer.elapsed", ticket.id, now, source="timer")
+        known = dict(history or {})
+        facts = Facts(ticket, state, event, history=known)
+        segments = tuple(segment.id for segment in policy.segments if segment.condition(facts))
+        return cls(ticket, state, event, segments, known)
+
+    def holds(self, trigger: Trigger) -> bool:
+        return bool(trigger.condition(Facts(self.ticket, self.state, self.event, self.segments, history=self.history)))

@@ -66,6 +66,15 @@ def elapsed_at(policy: Policy, clock: SlaClock, now: datetime) -> float:
     return clock.elapsed + _calendar(policy, clock.calendar).between(since, now)
 
 
+def deadline_of(policy: Policy, clock: SlaClock) -> datetime | None:
+    """When the clock reaches its target (the breach), if it keeps running; None while paused or once met."""
+    if clock.done_at is not None or clock.running_since is None:
+        return None
+    since = parse_instant(clock.running_since)
+    assert since is not None
+    return _calendar(policy, clock.calendar).add(since, max(0.0, clock.target - clock.elapsed))
+
+
 def next_alert(policy: Policy, clock: SlaClock) -> datetime | None:
     """When the next unraised threshold is reached, or None while paused, fulfilled or fully alerted."""
     if clock.done_at is not None or clock.running_since is None:
@@ -126,14 +135,16 @@ def update_clocks(
     *,
     tier_entered: str | None,
     own_change: bool,
+    pause_honored: bool = True,
 ) -> dict[str, SlaClock]:
     """The clocks after this event: restarted on a new tier, re-targeted on a priority or segment change,
-    paused/resumed with the status, fulfilled by a human agent's public reply or by solving."""
+    paused/resumed with the status (when rules.pausing honors the pause), fulfilled by a human agent's public
+    reply or by solving."""
     at_dt = event.occurred_at
     at = format_instant(at_dt)
     sla = policy.sla_for(unit, ticket.priority, segments) if unit else None
     pause_on = sla.pause_on if sla else DEFAULT_PAUSE_ON
-    paused = ticket.status in pause_on
+    paused = ticket.status in pause_on and pause_honored
     result = {metric: clock for metric, clock in clocks.items() if clock.unit == unit}
     # A ticket entering a tier gets that tier's clocks, counted from the moment it entered.
     if unit is not None and sla is not None and tier_entered is not None:

@@ -27,19 +27,46 @@ PLACEHOLDERS: dict[str, Any] = {
         "channel": None,
         "url": None,
     },
-    "requester": {"name": None, "first_name": None, "email": None, "locale": None},
-    "organization": {"name": None, "tags": None},
+    "requester": {"name": None, "first_name": None, "email": None, "locale": None, "time_zone": None},
+    "organization": {"name": None, "tags": None, "fields": None},
     "tier": {"id": None, "name": None},
     "previous_tier": {"id": None, "name": None},
+    "moved": None,
+    "assignee": {"name": None},
     "rule": {"id": None},
     "matched": None,
     "comment": {"body": None, "public": None},
     "sla": {"first_response": None, "resolution": None, "next_response": None},
-    "escalation": {"count": None, "source": None, "target": None},
+    "deadline": {"first_response": None, "resolution": None, "next_response": None},
+    "deadline_internal": {"first_response": None, "resolution": None, "next_response": None},
+    "next_update": None,
+    "escalation": {
+        "count": None,
+        "source": None,
+        "target": None,
+        "by": None,
+        "reason": None,
+        "rule": None,
+        "agent": None,
+    },
     "alert": {"metric": None, "percent": None, "due": None},
+    "notes": None,
+    "resolution": {"comment": None},
+    "trail": None,
     "segments": None,
     "bounces": None,
     "touches": None,
+    "pause": {"count": None, "reason": None, "paused_for": None},
+    "incident": {
+        "id": None,
+        "count": None,
+        "rule": None,
+        "problem_id": None,
+        "opened_at": None,
+        "customers": None,
+        "organizations": None,
+        "tickets": None,
+    },
 }
 """The placeholder tree: a dict is an object whose members may be used, None a leaf value."""
 
@@ -110,7 +137,9 @@ def _check_placeholders(source: str, path: str, problems: list[RuleProblem]) -> 
             if part not in level:
                 name = ".".join(chain[: depth + 1])
                 if name not in reported:
-                    problems.append(RuleProblem(path, f"unknown placeholder '{name}'{suggest(name, ALL_PLACEHOLDERS)}"))
+                    # Suggest among names of the same depth: `customer` is not a near miss of `incident.customers`.
+                    peers = {".".join(known.split(".")[: depth + 1]) for known in ALL_PLACEHOLDERS}
+                    problems.append(RuleProblem(path, f"unknown placeholder '{name}'{suggest(name, peers)}"))
                     reported.add(name)
                 break
             level = level[part]

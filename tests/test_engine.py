@@ -19,7 +19,7 @@ from escalator.rules.policy import Policy, raise_priority
 from escalator.rules.state import TicketState
 from escalator.rules.templates import ALL_PLACEHOLDERS
 
-SEED_PATH = Path(__file__).parent.parent / "rules" / "seed-policy.json"
+SEED_PATH = Path(__file__).parent / "fixtures" / "policy_v1.json"  # the frozen first playbook (tests.support)
 SEED = load_policy_file(SEED_PATH)
 T0 = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 ADA = Person(id="u-1", name="Ada Lovelace", email="ada@example.com", locale="en-US")
@@ -296,7 +296,8 @@ def test_sla_warning_posts_an_internal_note_with_the_percentage() -> None:
     (note,) = notes(plan)
     assert note.rule == "sla-warning"
     assert "75% of the first response target for Frontline Support" in note.body
-    assert "due 2026-03-09T15:00:00Z" in note.body
+    # The deadline in words, in the support team's time zone (15:00 UTC is 11:00 in New York): DESIGN §6.
+    assert "due Monday, March 9, 2026, 11:00\u202fAM (Eastern Time)" in note.body
 
 
 # --- bounces -----------------------------------------------------------------------------------------------
@@ -313,11 +314,16 @@ def bounced_desk(policy: Policy) -> Desk:
 
 
 def test_an_escalation_back_into_a_group_is_refused_at_max_bounces() -> None:
+    """The cap holds back the move only: the trigger's other actions run, and a note says what was held back
+    (before, the whole trigger was dropped silently: a bounce froze the ticket)."""
     assert SEED.max_bounces == 1
     desk = bounced_desk(SEED)
     plan = desk.send("comment.added", T0 + timedelta(minutes=20), comment=customer("The outage is back"))
-    assert not plan.has_writes()
-    assert "outage-or-login: held back, L2 already had this ticket (1 bounces)" in plan.reasons
+    assert plan.unit is None and desk.ticket.priority == "urgent"
+    assert "outage-or-login: held back, L2 already had this ticket (1 bounces; the cap is 1)" in plan.reasons
+    assert [action.action for action in plan.actions] == ["reply", "note"], "the rule's other actions ran"
+    held = [note for note in notes(plan) if "held back" in note.body]
+    assert len(held) == 1 and "L2 already had this ticket" in held[0].body and "L1 -> L2 -> L1" in held[0].body
     assert desk.state.tier == "L1"
 
 
@@ -529,7 +535,7 @@ def test_every_placeholder_has_a_value_in_the_message_context() -> None:
     assert lines["matched"] == "outage"
     assert lines["previous_tier.id"] == "L1"
     assert lines["tier.id"] == "L2"
-    assert lines["escalation.target"] == "L2"
+    assert lines["escalation.target"] == "Technical Specialists", "names, never raw ids, reach people"
 
 
 def test_later_triggers_see_what_earlier_ones_did() -> None:
@@ -622,7 +628,7 @@ def test_ticket_state_round_trips_through_a_dict() -> None:
     desk = outage_desk()
     restored = TicketState.from_dict(json.loads(json.dumps(desk.state.to_dict())))
     assert restored == desk.state
-    assert restored.escalated
+    assert restored.routed and not restored.escalated, "a keyword on a new ticket routes it (DESIGN §5)"
     assert TicketState.from_dict({"tier": "L1", "retired_field": 1}).tier == "L1"
 
 

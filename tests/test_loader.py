@@ -89,6 +89,44 @@ def test_ownership_sets_max_bounces() -> None:
     assert load_policy(document(ownership={"max_bounces": 3})).max_bounces == 3
 
 
+def test_pausing_defaults_and_sla_row_overrides() -> None:
+    row = {"tier": "L1", "priority": "*", "first_response": "1h"}
+    slas = [{**row, "max_pause": "2d", "pause_needs_reply_within": "5m"}]
+    policy = load_policy(document(pausing={"max_pause": "7d", "suspicious_pauses": 4}, slas=slas))
+    assert (policy.pausing.max_pause, policy.pausing.needs_reply_within, policy.pausing.suspicious_pauses) == (
+        7 * 86400, None, 4,
+    )  # fmt: skip
+    assert (policy.slas[0].max_pause, policy.slas[0].needs_reply_within) == (2 * 86400, 300)
+    assert problems_of(document(pausing={"max_pause": "a week", "suspicious_pauses": 1})) == [
+        ("$.pausing.max_pause", "'a week' is not a duration (use 45s, 15m, 4h, 2d, 1h30m or ISO 8601 like PT15M)"),
+        ("$.pausing.suspicious_pauses", "1 is less than the minimum of 2"),
+    ]
+
+
+def test_incident_rules_are_loaded_and_their_references_checked() -> None:
+    templates = {"ack": "Hi", "subject": "Incident", "note": "{{ incident.count }} tickets", "tell": "On it"}
+    rule = {"id": "outage", "trigger": "t", "threshold": 4, "within": "15m", "escalate_to": "L2",
+            "subject": "subject", "handoff": "note", "notice": "tell", "resolution": "tell"}  # fmt: skip
+    policy = load_policy(document(triggers=[trigger()], templates=templates, incidents=[rule]))
+    (loaded,) = policy.incidents
+    assert (loaded.trigger, loaded.threshold, loaded.within, loaded.priority) == ("t", 4, 900.0, "urgent")
+    broken = {**rule, "trigger": "tt", "escalate_to": "L9", "notice": "tel", "within": "soon", "threshold": 1}
+    problems = problems_of(document(triggers=[trigger()], templates=templates, incidents=[broken]))
+    assert ("$.incidents[0].trigger", "unknown trigger 'tt' (did you mean 't'?)") in problems
+    assert ("$.incidents[0].escalate_to", "unknown tier or team 'L9'") in problems
+    assert ("$.incidents[0].notice", "unknown template 'tel' (did you mean 'tell'?)") in problems
+    assert ("$.incidents[0].threshold", "1 is less than the minimum of 2") in problems
+    assert any(path == "$.incidents[0].within" for path, _ in problems)
+
+
+def test_an_sla_row_naming_a_tier_and_a_team_says_so() -> None:
+    row = {"tier": "L1", "team": "finance", "priority": "*", "first_response": "1h"}
+    assert problems_of(document(slas=[row, dict(row)])) == [
+        ("$.slas[0]", "an SLA row is for a 'tier' or for a 'team', not both"),
+        ("$.slas[1]", "an SLA row is for a 'tier' or for a 'team', not both"),
+    ]
+
+
 def test_disabled_triggers_are_checked_but_not_used() -> None:
     disabled = trigger(id="off", enabled=False, then=[{"action": "escalate", "to": "L9"}])
     assert problems_of(document(triggers=[disabled])) == [("$.triggers[0].then[0].to", "unknown tier or team 'L9'")]
@@ -233,7 +271,14 @@ def test_problems_sort_by_path_numerically() -> None:
         ({"tiers": [], "slas": [], "triggers": []}, [("$.tiers", "[] should be non-empty")]),
         (
             {"triggers": [trigger(on=["timer.elapsed"])]},
-            [("$.triggers[0].on[0]", "unknown event 'timer.elapsed'")],
+            # Not "did you mean 'ticket.escalated'?": timers are internal, and the message says what to use.
+            [
+                (
+                    "$.triggers[0].on[0]",
+                    "unknown event 'timer.elapsed' (timers are internal: an elapsed-time trigger uses `after` and "
+                    "`since`)",
+                )
+            ],
         ),
         (
             {"triggers": [{"id": "t", "then": [{"action": "escalate", "to": "L2"}]}]},

@@ -1,328 +1,292 @@
-"""The shipped policy (DESIGN.md §6): each fixed behaviour, checked through the loader and the engine."""
+"""The shipped playbook (DESIGN.md §6), walked through days on a virtual clock (tests/walk.py): routing,
+idle nudges before moves, business hours, enterprise 24x7, breaches, bounces to the leads, owners, and what
+the customer and the agents are told, in the requester's language."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
 import pytest
 
-from escalator.rules.engine import evaluate, humanize
 from escalator.rules.loader import load_policy_file
-from escalator.rules.model import PRIORITIES, Comment, Organization, Person, Ticket, TicketEvent, format_instant
-from escalator.rules.plan import Plan, apply_plan
-from escalator.rules.state import TicketState
+from escalator.rules.model import PRIORITIES, Organization, Person, Ticket
+from tests.test_keywords import ROUTE_PHRASES
+from tests.walk import AGENT, Walk
 
 SEED_FILE = resources.files("escalator.rules").joinpath("seed-policy.json")
 POLICY = load_policy_file(str(SEED_FILE))
-T0 = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
-GRACE = Person(id="u-2", name="Grace Hopper", email="grace@example.com", locale="en")
-ENTERPRISE = Organization(id="o-1", name="Acme Corp", tags=("enterprise",))
-HOUR = 3600
+NY = "America/New_York"
+FRIDAY_4PM = datetime(2026, 3, 6, 21, 0, tzinfo=UTC)  # Friday 16:00 in New York (EST)
+MONDAY_10AM = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)  # Monday 10:00 EDT (after the DST change)
+GRACE = Person(id="u-2", name="Grace Hopper", email="grace@example.com", locale="en-US", time_zone=NY)
+ENTERPRISE = Organization(id="o-1", name="Acme Corp", tags=("enterprise",), fields={"account_manager": "am-9"})
 
 
 def ticket(**fields: Any) -> Ticket:
     values: dict[str, Any] = {
         "id": "7",
-        "subject": "Question about reports",
-        "description": "How do I schedule a weekly report?",
+        "subject": "How do I print a report?",
+        "description": "Where is the print button?",
+        "status": "new",
         "priority": "normal",
         "group_name": "Tier 1",
         "requester": GRACE,
-        "created_at": T0,
+        "created_at": fields.pop("created_at", MONDAY_10AM),
     }
     values.update(fields)
     return Ticket(**values)
 
 
-def run_all(ticket_now: Ticket, events: list[TicketEvent]) -> tuple[list[Plan], TicketState]:
-    """Evaluate events in order on one ticket, chained as plugin.processing chains them."""
-    state, plans = TicketState(), []
-    for event in events:
-        decision = evaluate(POLICY, state, ticket_now, event)
-        state = decision.state
-        plans.append(decision.plan)
-        ticket_now = apply_plan(ticket_now, decision.plan)
-    return plans, state
+def walk(**fields: Any) -> Walk:
+    return Walk(POLICY, ticket(**fields))
 
 
-def run(ticket_now: Ticket, events: list[TicketEvent]) -> tuple[Plan, TicketState]:
-    """The plan of the last event and the final state."""
-    plans, state = run_all(ticket_now, events)
-    return plans[-1], state
+# --- structure ---------------------------------------------------------------------------------------------
 
 
-def created(at: datetime = T0) -> TicketEvent:
-    return TicketEvent("created", "ticket.created", "7", at)
-
-
-def comment(body: str, *, public: bool = True, author: str = "requester", at: datetime = T0) -> TicketEvent:
-    return TicketEvent(f"c-{body}", "comment.added", "7", at, comment=Comment(body, public, author))
-
-
-def timer(trigger: str, anchor: str, at: datetime) -> TicketEvent:
-    return TicketEvent(
-        f"t-{trigger}", "timer.elapsed", "7", at, source="timer", detail={"trigger": trigger, "anchor_value": anchor}
-    )
-
-
-def trigger_by_id(trigger_id: str) -> Any:
-    return next(trigger for trigger in POLICY.triggers if trigger.id == trigger_id)
-
-
-# --- tiers, teams, segments --------------------------------------------------------------------------------
-
-
-def test_tiers_and_teams_with_their_help_desk_groups() -> None:
-    assert [(u.id, u.name, u.group) for u in POLICY.tiers] == [
-        ("L1", "Frontline Support", "Tier 1"),
-        ("L2", "Technical Specialists", "Tier 2"),
-        ("L3", "Expert & Engineering", "Tier 3"),
+def test_tiers_teams_and_their_lead() -> None:
+    assert [(u.id, u.name, u.group, u.lead) for u in POLICY.tiers] == [
+        ("L1", "Frontline Support", "Tier 1", "Support Leads"),
+        ("L2", "Technical Specialists", "Tier 2", "Support Leads"),
+        ("L3", "Expert & Engineering", "Tier 3", "Support Leads"),
     ]
     assert [(u.id, u.group) for u in POLICY.teams] == [
         ("finance", "Finance"),
         ("legal", "Legal"),
         ("security", "Security"),
     ]
+    assert [(u.id, u.group, u.kind) for u in POLICY.leads] == [("lead", "Support Leads", "lead")]
 
 
-def test_the_enterprise_segment_is_the_organization_tag() -> None:
-    assert [segment.id for segment in POLICY.segments] == ["enterprise"]
-    _, state = run(ticket(organization=ENTERPRISE), [created()])
-    assert state.tier == "L2"
-    _, state = run(ticket(organization=replace(ENTERPRISE, tags=("smb",))), [created()])
-    assert state.tier == "L1"
+@pytest.mark.parametrize("unit", ["L1", "L2", "L3", "finance", "legal", "security"])
+def test_a_higher_priority_never_has_a_longer_target(unit: str) -> None:
+    for metric in ("first_response", "resolution"):
+        targets = []
+        for priority in PRIORITIES:
+            sla = POLICY.sla_for(unit, priority, ())
+            assert sla is not None and metric in sla.targets, (unit, priority)
+            targets.append(sla.targets[metric])
+        assert targets == sorted(targets, reverse=True), (unit, metric, targets)
 
 
-def test_a_freshdesk_company_with_the_enterprise_account_tier_is_enterprise_too() -> None:
-    company = Organization(id="c-1", name="Initech", fields={"account_tier": "Enterprise"})
-    _, state = run(ticket(organization=company), [created()])
-    assert state.tier == "L2"
-    _, state = run(ticket(organization=replace(company, fields={"account_tier": "Growth"})), [created()])
-    assert state.tier == "L1"
-
-
-# --- keyword triggers --------------------------------------------------------------------------------------
-
-KEYWORDS = [
-    ("outage", "L2", "urgent"),
-    ("cannot log in", "L2", "urgent"),
-    ("can't log in", "L2", "urgent"),
-    ("security breach", "security", "urgent"),
-    ("legal", "legal", "normal"),
-    ("billing error", "finance", "normal"),
-]
-
-
-@pytest.mark.parametrize(("phrase", "unit", "priority"), KEYWORDS)
-def test_keywords_on_a_new_ticket(phrase: str, unit: str, priority: str) -> None:
-    plan, state = run(ticket(description=f"Hello, we have a {phrase} here."), [created()])
-    assert plan.unit is not None and plan.unit.id == unit
-    assert (plan.priority or "normal") == priority
-    assert [(c.public, c.body != "") for c in plan.comments] == [(True, True), (False, True)]
-    handoff = plan.comments[1].body
-    rule = state.escalations[-1].rule
-    assert f'Rule: {rule} (matched "{phrase}")' in handoff
-    assert state.escalations[-1].matched == phrase
-
-
-@pytest.mark.parametrize(("phrase", "unit", "priority"), KEYWORDS)
-def test_keywords_in_a_new_public_comment(phrase: str, unit: str, priority: str) -> None:
-    plan, _ = run(ticket(), [created(), comment(f"Update: {phrase.upper()}!", at=T0 + timedelta(minutes=5))])
-    assert plan.unit is not None and plan.unit.id == unit
-    assert [c.public for c in plan.comments] == [True, False]
-
-
-@pytest.mark.parametrize(("phrase", "unit", "priority"), KEYWORDS)
-def test_keywords_in_a_private_note_do_nothing(phrase: str, unit: str, priority: str) -> None:
-    plan, state = run(
-        ticket(), [created(), comment(phrase, public=False, author="agent", at=T0 + timedelta(minutes=5))]
-    )
-    assert plan == Plan()
-    assert state.tier == "L1"
-
-
-def test_the_keywords_are_the_design_ones() -> None:
-    phrases = {
-        phrase
-        for trigger_data in json.loads(SEED_FILE.read_text(encoding="utf-8"))["triggers"]
-        for phrase in _phrases(trigger_data.get("if"))
-    }
-    assert phrases == {phrase for phrase, _, _ in KEYWORDS}
-
-
-def _phrases(node: Any) -> list[str]:
-    if not isinstance(node, dict):
-        return []
-    found = [p for child in node.get("all", []) + node.get("any", []) for p in _phrases(child)]
-    if node.get("operator") == "contains_any":
-        found.extend(node["value"])
-    return found
-
-
-# --- time triggers -----------------------------------------------------------------------------------------
-
-
-def test_idle_triggers_count_from_the_last_update() -> None:
-    assert (trigger_by_id("enterprise-idle").after, trigger_by_id("enterprise-idle").since) == (30 * 60, "updated")
-    assert (trigger_by_id("standard-idle").after, trigger_by_id("standard-idle").since) == (4 * HOUR, "updated")
-    assert (trigger_by_id("unassigned-fuse").after, trigger_by_id("unassigned-fuse").since) == (15 * 60, "tier_entered")
-    assert (trigger_by_id("progress-update").after, trigger_by_id("progress-update").since) == (
-        4 * HOUR,
-        "public_reply",
-    )
-
-
-def test_an_idle_enterprise_ticket_moves_up_after_30_minutes() -> None:
-    enterprise = ticket(organization=ENTERPRISE)
-    plans, state = run_all(
-        enterprise, [created(), timer("enterprise-idle", format_instant(T0), T0 + timedelta(minutes=30))]
-    )
-    assert [plan.unit.id if plan.unit else None for plan in plans] == ["L2", "L3"]  # direct L2, then idle -> L3
-    assert state.fired == {"enterprise-idle": format_instant(T0)}
-    # The standard 4-hour rule is not for enterprise customers.
-    plan, _ = run(enterprise, [created(), timer("standard-idle", format_instant(T0), T0 + timedelta(hours=4))])
-    assert plan == Plan()
-
-
-def test_an_idle_standard_ticket_moves_up_after_4_hours() -> None:
-    plan, _ = run(ticket(), [created(), timer("standard-idle", format_instant(T0), T0 + timedelta(hours=4))])
-    assert plan.unit is not None and plan.unit.id == "L2"
-    plan, _ = run(ticket(), [created(), timer("enterprise-idle", format_instant(T0), T0 + timedelta(minutes=30))])
-    assert plan == Plan()
-
-
-@pytest.mark.parametrize(("priority", "fires"), [("urgent", True), ("high", True), ("normal", False), ("low", False)])
-def test_priority_fuse_for_unassigned_l2_tickets(priority: str, fires: bool) -> None:
-    in_l2 = ticket(group_name="Tier 2", priority=priority)
-    plan, _ = run(in_l2, [created(), timer("unassigned-fuse", format_instant(T0), T0 + timedelta(minutes=15))])
-    assert (plan.unit.id if plan.unit else None) == ("L3" if fires else None)
-
-
-# --- SLAs --------------------------------------------------------------------------------------------------
-
-SLA_TABLE = {
-    ("L1", "low"): ("24h", "72h"),
-    ("L1", "normal"): ("8h", "48h"),
-    ("L1", "high"): ("1h", "24h"),
-    ("L1", "urgent"): ("30m", "8h"),
-    **{("L2", priority): ("30m", "8h") for priority in PRIORITIES},
-    **{("L3", priority): ("15m", "4h") for priority in PRIORITIES},
-}
-
-
-def _seconds(text: str) -> int:
-    return int(text[:-1]) * {"m": 60, "h": HOUR}[text[-1]]
-
-
-@pytest.mark.parametrize(("tier", "priority"), sorted(SLA_TABLE))
-def test_sla_targets_for_every_tier_and_priority(tier: str, priority: str) -> None:
-    sla = POLICY.sla_for(tier, priority, ())
+@pytest.mark.parametrize(
+    ("unit", "priority", "first", "resolution", "business"),
+    [
+        ("L1", "low", 24, 72, True), ("L1", "normal", 8, 48, True), ("L1", "high", 1, 24, False),
+        ("L1", "urgent", 0.5, 8, False), ("L2", "low", 8, 72, True), ("L2", "normal", 4, 48, True),
+        ("L2", "high", 0.5, 8, False), ("L2", "urgent", 0.25, 4, False), ("L3", "normal", 4, 24, True),
+        ("L3", "high", 1, 8, False), ("finance", "high", 4, 24, True), ("legal", "urgent", 1, 8, False),
+        ("security", "low", 4, 48, False), ("security", "urgent", 0.25, 4, False),
+    ],
+)  # fmt: skip
+def test_the_sla_table(unit: str, priority: str, first: float, resolution: float, business: bool) -> None:
+    sla = POLICY.sla_for(unit, priority, ())
     assert sla is not None
-    first, resolution = SLA_TABLE[(tier, priority)]
-    assert dict(sla.targets) == {"first_response": _seconds(first), "resolution": _seconds(resolution)}
+    assert (sla.targets["first_response"], sla.targets["resolution"]) == (first * 3600, resolution * 3600)
+    assert (sla.calendar.name == "business") is business
     assert sla.warn_at == (0.75,)
-    # Enterprise tickets get the same targets: the seed policy has no segment-specific SLA.
-    assert POLICY.sla_for(tier, priority, ("enterprise",)) == sla
+    enterprise = POLICY.sla_for(unit, priority, ("enterprise",))
+    assert enterprise is not None and enterprise.calendar.name == "24x7", "enterprise clocks run 24x7"
+    assert enterprise.targets == sla.targets
 
 
-def test_no_priority_counts_as_normal_and_teams_have_no_sla() -> None:
-    assert POLICY.sla_for("L1", None, ()) == POLICY.sla_for("L1", "normal", ())
-    assert all(POLICY.sla_for(team.id, "urgent", ()) is None for team in POLICY.teams)
+def test_the_keywords_are_the_corpus_ones_in_route_order() -> None:
+    keyword_triggers = [t for t in POLICY.triggers if "comment.added" in t.on and "ticket.created" in t.on]
+    routes = [t.actions[0].to for t in keyword_triggers]
+    assert routes == list(ROUTE_PHRASES), "security first, then L2, legal, finance (the corpus precedence)"
 
 
-def test_sla_warning_is_an_internal_note() -> None:
-    warning = TicketEvent(
-        "w",
-        "sla.warning",
-        "7",
-        T0 + timedelta(hours=6),
-        source="timer",
-        detail={"metric": "first_response", "tier": "L1", "fraction": 0.75, "due": "x"},
+# --- keywords and routing ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "priority"),
+    [
+        ("Multiple outages today", "L2", "urgent"),
+        ("I cannot login since this morning", "L2", "urgent"),
+        ("We think there was a security-breach", "security", "urgent"),
+        ("Two billing errors on the March invoice", "finance", "normal"),
+        ("A GDPR request for our data", "legal", "normal"),
+    ],
+)
+def test_a_customer_keyword_routes_a_new_ticket(text: str, unit: str, priority: str) -> None:
+    w = walk(subject=text, description="Please help.")
+    plan = w.created(MONDAY_10AM)
+    assert plan.unit is not None and plan.unit.id == unit and w.ticket.priority == priority
+    assert w.state.routed and not w.state.escalated, "routing at creation, not an escalation"
+    (reply,) = [c for c in plan.comments if c.public]
+    (note,) = [c for c in plan.comments if not c.public]
+    assert "Grace" in reply.body and plan.unit.name in reply.body
+    assert "Handing ticket #7" in note.body
+
+
+def test_a_negated_keyword_and_an_agents_keyword_do_not_route() -> None:
+    w = walk(subject="No outage, just a question", description="How do I export?")
+    assert w.created(MONDAY_10AM).unit is None
+    plan = w.agent_writes(
+        "Checked: this is not an outage, and no security breach either", MONDAY_10AM + timedelta(minutes=5)
     )
-    plan, _ = run(ticket(), [created(), warning])
-    assert [c.public for c in plan.comments] == [False]
-    assert plan.unit is None and plan.priority is None
-    assert "75%" in plan.comments[0].body
+    assert plan.unit is None, "an agent's comment never routes"
+    plan = w.agent_writes("Customer says: outage everywhere", MONDAY_10AM + timedelta(minutes=6), public=False)
+    assert plan.unit is None, "nor does an internal note quoting the customer"
 
 
-def test_sla_breach_moves_up_one_tier_and_one_priority() -> None:
-    breach = TicketEvent(
-        "b",
-        "sla.breached",
-        "7",
-        T0 + timedelta(hours=1),
-        source="timer",
-        detail={"metric": "first_response", "tier": "L1", "fraction": 1.0},
-    )
-    plan, _ = run(ticket(priority="high"), [created(), breach])
-    assert plan.unit is not None and plan.unit.id == "L2"
-    assert plan.priority == "urgent"
+# --- idle, business hours, nudges ---------------------------------------------------------------------------
 
 
-# --- templates ---------------------------------------------------------------------------------------------
+def test_an_unanswered_ticket_moves_to_l2_after_4_business_hours_not_at_night() -> None:
+    w = walk(created_at=FRIDAY_4PM)
+    w.created(FRIDAY_4PM)
+    monday_noon = datetime(2026, 3, 9, 16, 0, tzinfo=UTC)  # 12:00 EDT: 1 business hour Friday + 3 on Monday
+    w.advance(monday_noon + timedelta(minutes=59))
+    assert w.moves() == [(monday_noon, "L2")], "nothing moved over the weekend or at night"
+    notice = [c for at, c in w.comments(public=True) if at == monday_noon]
+    assert len(notice) == 1 and "Technical Specialists" in notice[0].body
 
 
-def test_the_guide_templates_exist() -> None:
-    assert {"initial_escalation", "internal_handoff", "progress_update", "resolution_summary"} <= set(POLICY.templates)
+def test_a_routine_ticket_with_an_agent_replying_stays_in_l1() -> None:
+    w = walk()
+    w.created(MONDAY_10AM)
+    w.agent_writes("Hi Grace, it's under File > Print.", MONDAY_10AM + timedelta(minutes=40), assignee_id=AGENT,
+                   assignee_name="Alex Agent", status="pending")  # fmt: skip
+    w.customer_writes("Thanks, and can I print to PDF?", MONDAY_10AM + timedelta(days=1))
+    w.agent_writes("Yes: choose 'Save as PDF'.", MONDAY_10AM + timedelta(days=1, hours=1), status="pending")
+    w.agent_changes(MONDAY_10AM + timedelta(days=3), status="solved")
+    w.advance(MONDAY_10AM + timedelta(days=7))
+    assert w.moves() == [] and w.state.tier == "L1"
+    outcomes = [(entry["metric"], entry["outcome"]) for entry in w.state.sla_log]
+    assert outcomes == [("first_response", "met"), ("resolution", "met")]
 
 
-def test_initial_escalation_acknowledges_says_who_and_when() -> None:
-    plan, _ = run(ticket(subject="Outage in EU"), [created()])
-    reply = plan.comments[0].body
-    target = POLICY.sla_for("L2", "urgent", ())
-    assert target is not None
-    assert reply.startswith("Hi Grace, thanks for your patience.")
-    assert "Technical Specialists team" in reply
-    assert f"within {humanize(target.targets['first_response'])}" in reply
+def test_an_assigned_ticket_is_nudged_before_it_is_moved() -> None:
+    w = walk(assignee_id=AGENT, assignee_name="Alex Agent")
+    w.created(MONDAY_10AM)
+    w.advance(MONDAY_10AM + timedelta(hours=4, minutes=1))
+    ((at, nudge),) = w.comments(public=False)
+    assert at == MONDAY_10AM + timedelta(hours=4) and "Alex Agent" in nudge.body and w.moves() == []
+    w.agent_writes("Looking into it", MONDAY_10AM + timedelta(hours=5))  # activity: the window restarts
+    w.advance(MONDAY_10AM + timedelta(hours=12))
+    assert w.moves() == [], "an agent working on it is never moved"
+    tuesday_3pm = datetime(2026, 3, 10, 19, 0, tzinfo=UTC)  # 15:00 + 8 business hours (Mon 15:00-17:00, Tue 9-15)
+    w.advance(tuesday_3pm + timedelta(minutes=1))
+    assert w.moves() == [(tuesday_3pm, "L2")], "two quiet windows after the activity: then it moves"
 
 
-def test_the_handoff_note_gives_the_context() -> None:
-    org_ticket = ticket(subject="Outage in EU", description="All EU users see a 502.", organization=ENTERPRISE)
-    plan, _ = run(org_ticket, [created()])
-    note = plan.comments[1].body
-    for expected in (
-        "Escalating ticket #7 to Technical Specialists from Frontline Support.",
-        'Rule: outage-or-login (matched "outage").',
-        "Grace Hopper <grace@example.com>, Acme Corp [enterprise]",
-        "Priority: urgent.",
-        "Issue: Outage in EU",
-        "All EU users see a 502.",
-    ):
-        assert expected in note
+def test_an_enterprise_tickets_clocks_run_24x7() -> None:
+    late = datetime(2026, 3, 7, 3, 0, tzinfo=UTC)  # Friday 22:00 in New York
+    w = walk(organization=ENTERPRISE, created_at=late)
+    plan = w.created(late)
+    assert plan.unit is not None and plan.unit.id == "L2", "enterprise customers start in L2"
+    assert "am-9" in plan.followers, "the account manager stays on the ticket"
+    w.advance(late + timedelta(hours=2))
+    assert [unit for _, unit in w.moves()][:2] == ["L2", "L3"], "idle at night still moves an enterprise ticket"
+    assert w.moves()[1][0] - late == timedelta(minutes=30)
 
 
-def test_progress_update_and_resolution_summary_are_public_replies() -> None:
-    events = [
-        created(),
-        timer("progress-update", format_instant(T0), T0 + timedelta(hours=4)),
-        TicketEvent("s", "ticket.solved", "7", T0 + timedelta(hours=5)),
-    ]
-    _, update, summary = run_all(ticket(subject="Outage in EU"), events)[0]
-    assert [(c.public, c.rule) for c in update.comments] == [(True, "progress-update")]
-    assert '"Outage in EU"' in update.comments[0].body
-    assert [(c.public, c.rule) for c in summary.comments] == [(True, "resolution-summary")]
-    assert summary.comments[0].body.startswith("Good news!")
+# --- breaches, bounces, agents -------------------------------------------------------------------------------
 
 
-# --- nothing matched, nothing written ----------------------------------------------------------------------
+def test_a_breach_moves_up_raises_priority_notes_and_tells_the_customer() -> None:
+    w = walk(priority="high", assignee_id=AGENT, assignee_name="Alex Agent")
+    w.created(MONDAY_10AM)
+    w.advance(MONDAY_10AM + timedelta(hours=1))
+    warnings = [c for at, c in w.comments(public=False) if c.rule == "sla-warning"]
+    assert len(warnings) == 1 and "the deadline is Monday, March 9, 2026, 11:00" in warnings[0].body
+    assert "10:45" not in warnings[0].body, "the deadline, not the moment the warning fired"
+    at, plan = next((at, plan) for at, plan in w.log if any(c.rule == "sla-breach" for c in plan.comments))
+    assert at == MONDAY_10AM + timedelta(hours=1) and plan.unit is not None and plan.unit.id == "L2"
+    assert plan.priority == "urgent" and "escalator_sla_breached" in plan.add_tags
+    assert any(c.public for c in plan.comments), "the customer is told who has it now"
 
 
-def test_a_ticket_that_matches_nothing_gets_no_write_back() -> None:
-    events = [
-        created(),
-        comment("Thanks, where is the schedule button?", at=T0 + timedelta(minutes=1)),
-        comment("It is under Reports > Schedule.", author="agent", at=T0 + timedelta(minutes=2)),
-        TicketEvent("u", "ticket.updated", "7", T0 + timedelta(minutes=3), changes={"status": ("new", "open")}),
-        TicketEvent("s", "ticket.solved", "7", T0 + timedelta(minutes=4)),
-        TicketEvent("r", "ticket.reopened", "7", T0 + timedelta(minutes=5)),
-    ]
-    state = TicketState()
-    for event in events:
-        decision = evaluate(POLICY, state, ticket(), event)
-        assert not decision.plan.has_writes(), event.kind
-        assert decision.plan.reasons == []
-        state = decision.state
+def test_a_security_ticket_breaches_its_team_sla() -> None:
+    w = walk(subject="Data breach: our export was leaked", description="Please act now.")
+    w.created(MONDAY_10AM)
+    w.advance(MONDAY_10AM + timedelta(minutes=16))
+    assert [unit for _, unit in w.moves()] == ["security", "lead"], "a team's breach goes to its lead"
+    assert w.state.sla_log[-1] == {"metric": "first_response", "unit": "security", "outcome": "breached",
+                                   "at": "2026-03-09T14:15:00Z"}  # fmt: skip
+
+
+def test_a_bounce_goes_to_support_leads_with_its_trail() -> None:
+    w = walk(subject="The app crashes on export")
+    w.created(MONDAY_10AM)
+    w.agent_writes("Crash reproduced, needs a specialist", MONDAY_10AM + timedelta(minutes=5), public=False)
+    plan = w.agent_changes(MONDAY_10AM + timedelta(minutes=6), group_name="Tier 2")
+    assert w.state.escalations[-1].by == "agent" and w.state.escalations[-1].direction == "up"
+    assert w.state.escalations[-1].reason == "Crash reproduced, needs a specialist"
+    assert AGENT in plan.followers and any(c.public for c in plan.comments)
+    # Back down to Tier 1: a de-escalation, and a return to a group the ticket left, so a bounce (DESIGN §5).
+    plan = w.agent_changes(MONDAY_10AM + timedelta(minutes=20), group_name="Tier 1")
+    assert [entry.direction for entry in w.state.escalations[-2:]] == ["down", "up"]
+    assert plan.unit is not None and plan.unit.group == "Support Leads"
+    (trail,) = [c for c in plan.comments if c.rule == "bounce-to-leads" and not c.public]
+    assert "Frontline Support -> Technical Specialists -> Frontline Support -> Support Leads" in trail.body
+    assert "escalator_bounced" in plan.add_tags
+
+
+def test_after_the_leads_decide_a_breach_keeps_its_note_and_priority_but_not_the_move() -> None:
+    w = walk(subject="The app crashes on export", priority="high", assignee_id=AGENT, assignee_name="Alex Agent")
+    w.created(MONDAY_10AM)
+    w.agent_writes("Crash reproduced, needs a specialist", MONDAY_10AM + timedelta(minutes=5), public=False)
+    handoff = w.agent_changes(MONDAY_10AM + timedelta(minutes=6), group_name="Tier 2")
+    assert "to Technical Specialists from Frontline Support" in handoff.comments[-1].body
+    w.agent_changes(MONDAY_10AM + timedelta(minutes=10), group_name="Tier 1")  # a bounce: to the leads
+    w.agent_changes(MONDAY_10AM + timedelta(minutes=15), group_name="Tier 1", agent="lead-1")  # they decide: L1
+    assert w.state.bounces == 1, "a lead placing the ticket is the decision a bounce asks for, not a bounce"
+    w.advance(MONDAY_10AM + timedelta(hours=1, minutes=16))
+    at, breach = next((at, plan) for at, plan in w.log if any(c.rule == "sla-breach" for c in plan.comments))
+    # Back in L1 at 10:15, L1's clock restarted: high priority, first response in 1 hour.
+    assert at == MONDAY_10AM + timedelta(hours=1, minutes=15) and breach.unit is None, "L2 had it: the move waits"
+    assert breach.priority == "urgent" and "escalator_sla_breached" in breach.add_tags
+    notes = [c.body for c in breach.comments if not c.public]
+    assert any("held back the move that rule sla-breach asked for" in note for note in notes)
+    assert any(note.startswith("SLA breached") and "stays with Frontline Support" in note for note in notes)
+    (notice,) = [c.body for c in breach.comments if c.public]
+    assert "now a priority for our Frontline Support team" in notice and "has gone to" not in notice
+
+
+# --- communication ------------------------------------------------------------------------------------------
+
+
+def test_progress_updates_name_the_next_one_and_the_summary_says_what_was_done() -> None:
+    w = walk(subject="Exports fail", description="Every export fails with an error.")
+    w.created(MONDAY_10AM)
+    w.agent_writes("Reproduced: a timeout in the export job", MONDAY_10AM + timedelta(minutes=4), public=False)
+    w.agent_changes(MONDAY_10AM + timedelta(minutes=5), group_name="Tier 2", assignee_id="agent-8", assignee_name="Sam")
+    w.agent_writes("We're on it.", MONDAY_10AM + timedelta(minutes=30), agent="agent-8")
+    w.advance(MONDAY_10AM + timedelta(hours=4, minutes=31))
+    updates = [(at, c) for at, c in w.comments(public=True) if c.rule == "progress-update"]
+    assert [at for at, _ in updates] == [MONDAY_10AM + timedelta(hours=4, minutes=30)], "4 business hours of silence"
+    # The next one: 4 more business hours, 14:30 -> 17:00 Monday, then 09:00 -> 10:30 Tuesday.
+    assert "you'll hear from us again by Tuesday, March 10, 2026, 10:30" in updates[0][1].body
+    fixed = "We rolled back the export service; exports work again."
+    w.agent_writes(fixed, MONDAY_10AM + timedelta(hours=5), agent="agent-8")
+    plan = w.agent_changes(MONDAY_10AM + timedelta(hours=6), status="solved", agent="agent-8")
+    (summary,) = [c for c in plan.comments if c.public]
+    assert fixed in summary.body and "Exports fail" in summary.body
+
+
+def test_the_handoff_note_gives_what_the_next_team_needs() -> None:
+    org = Organization(id="o-2", name="Globex", fields={"plan": "Premium"})
+    w = walk(organization=org, subject="Cannot log in", description="Since 9am, SSO fails for all of us.")
+    plan = w.created(MONDAY_10AM)
+    (note,) = [c for c in plan.comments if not c.public]
+    for expected in ("to Technical Specialists", "from Frontline Support", 'the customer wrote "cannot log in"',
+                     "Globex", "Premium plan", "SSO fails", "First response due Monday, March 9, 2026"):  # fmt: skip
+        assert expected in note.body, expected
+    assert "None" not in note.body
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [("es-MX", "Gracias"), ("fr-FR", "Merci"), ("de-DE", "Danke"), ("pt-BR", "Obrigad"), ("it-IT", "Thanks")],
+)
+def test_the_customer_is_answered_in_their_language(locale: str, expected: str) -> None:
+    person = Person(id="u-3", name="Ana Ruiz", email="ana@example.com", locale=locale, time_zone="America/Mexico_City")
+    w = Walk(POLICY, ticket(requester=person, subject="Outage", description="Nada funciona."))
+    plan = w.created(MONDAY_10AM)
+    (reply,) = [c for c in plan.comments if c.public]
+    assert expected in reply.body and "None" not in reply.body
