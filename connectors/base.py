@@ -10,7 +10,7 @@ help desk is one folder implementing `Connector` and one line there.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -118,6 +118,15 @@ class SnapshotReader(Protocol):
         snapshot is missing, or the rules read `fields` a snapshot does not carry."""
 
 
+@runtime_checkable
+class BulkReader(Protocol):
+    """Optional: a client that reads many tickets in one call (Zendesk's `show_many`: 100 a call), so a burst
+    of deadlines costs one read per hundred tickets instead of one per ticket."""
+
+    def fetch_tickets(self, ticket_ids: Sequence[str]) -> dict[str, Ticket]:
+        """The tickets found, by id, each as `fetch_ticket` gives it (a deleted one is missing)."""
+
+
 @dataclass
 class InstallStep:
     """What `escalator install` hands a connector for its vendor-specific set-up, and how it reports: one
@@ -147,6 +156,63 @@ class DeskAdmin(Protocol):
     def install(self, step: InstallStep) -> None:
         """Create or update, idempotently, what the help desk needs to send us events (or say what the admin
         must do by hand, and why)."""
+
+
+@dataclass(frozen=True)
+class HistoryChunk:
+    """A run of history lines (DESIGN §9, as dicts in the documented key order) and where to resume after
+    them: what a connector's history export yields, one chunk per page it read from the vendor."""
+
+    lines: list[dict[str, Any]]
+    checkpoint: str
+    """Opaque: give it back to `chunks` to continue right after this chunk."""
+    read: int
+    """Vendor records this chunk read (Zendesk ticket updates, Freshdesk tickets), for a progress bar."""
+    reached: datetime | None = None
+    """How far in time the export has come (the vendor's order), for a progress bar."""
+
+
+class HistoryExport(Protocol):
+    """A help desk's ticket history as history lines, for `escalator export`."""
+
+    def chunks(self, *, since: datetime, checkpoint: str | None = None) -> Iterator[HistoryChunk]:
+        """The history of the tickets changed since `since` (or continuing after `checkpoint`); each ticket's
+        lines in time order. The caller handles RateLimited by waiting and resuming from the last checkpoint."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One public message to one ticket of an incident (its notice, or its resolution)."""
+
+    ticket_id: str
+    body: str
+
+
+class IncidentDesk(Protocol):
+    """A help desk's side of a mass incident (plugin.incidents): one problem ticket, the affected tickets
+    linked to it and told in bulk. Bulk sends answer with background jobs; plugin.incidents records each job
+    before waiting on it, so a crash never makes it send a ticket's message twice."""
+
+    def create_problem(
+        self, *, incident_id: str, subject: str, note: str, group: str, priority: str, members: Sequence[str]
+    ) -> str:
+        """The problem (Zendesk) or tracker (Freshdesk) ticket, in `group`, with `note` as its internal note;
+        returns its id."""
+
+    def find_problem(self, incident_id: str) -> str | None:
+        """The problem ticket an unanswered `create_problem` may have made (None when it made none, or when the
+        vendor cannot tell)."""
+
+    def start(self, problem_id: str, notices: Sequence[Notice], *, resolve: bool) -> list[tuple[str, list[str]]]:
+        """Send the notices in bulk: linking each ticket to the problem, or (`resolve`) solving it; returns the
+        bulk jobs (an opaque reference for `finished`, and the tickets each covers)."""
+
+    def finished(self, job: str) -> set[str] | None:
+        """The tickets a bulk job reached, once it finished (None while it still runs)."""
+
+    def reached(self, problem_id: str, ticket_ids: Sequence[str]) -> set[str]:
+        """After a bulk send whose answer was lost: the tickets provably linked to the problem already (empty
+        when the vendor cannot tell)."""
 
 
 class Connector(Protocol):
@@ -184,3 +250,10 @@ class Connector(Protocol):
 
     def export(self, client: DeskClient, pace: Callable[[], None]) -> TicketExport:
         """The tenant's tickets in bulk; `pace` is called before each export call (the shared export budget)."""
+
+    def history(self, client: DeskClient, pace: Callable[[], None]) -> HistoryExport:
+        """The tenant's ticket history as history lines (`escalator export`); `pace` as for `export`."""
+
+    def incidents(self, client: DeskClient, sleep: Callable[[float], None]) -> IncidentDesk | None:
+        """The help desk's side of mass incidents (None: this vendor has none; incident rules then stay idle).
+        `sleep` waits between polls of a bulk job."""

@@ -46,7 +46,15 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_GROUPS = {101: "Tier 1", 102: "Tier 2", 103: "Tier 3", 201: "Finance", 202: "Legal", 203: "Security"}
+DEFAULT_GROUPS = {
+    101: "Tier 1",
+    102: "Tier 2",
+    103: "Tier 3",
+    201: "Finance",
+    202: "Legal",
+    203: "Security",
+    301: "Support Leads",
+}
 """The groups both fakes start with: the seed policy's tiers and teams."""
 
 

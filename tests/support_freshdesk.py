@@ -17,8 +17,8 @@ from escalator.fakedesk.freshdesk import OWN_AGENT_ID, FakeFreshdesk
 from escalator.plugin import keys
 from escalator.plugin.app import create_app
 from escalator.plugin.config import Config, TenantConfig
-from escalator.plugin.demo import seed_policy_path
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
+from tests.support import V1_POLICY
 
 TENANT = "globex"
 SECRET = "fd-shared-secret-7f3a"
@@ -36,7 +36,7 @@ def tenant_config(
         base_url=base_url,
         auth={"api_key": API_KEY},
         webhook_secret=secret,
-        rules_path=rules_path or seed_policy_path(),
+        rules_path=rules_path or V1_POLICY,
         rate_limit={"requests_per_minute": 700, "ticket_updates_per_minute": 280},
         options={"freshdesk": {"statuses": dict(STATUSES)}},
     )

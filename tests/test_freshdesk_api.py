@@ -397,6 +397,31 @@ def test_a_reply_and_a_note_are_one_call_each_guarded_by_the_ledger(
     ]
 
 
+def test_owners_are_mailed_with_the_first_internal_note_once(
+    vendor: responses.RequestsMock, client: FreshdeskClient
+) -> None:
+    vendor.get(f"{BASE}/api/v2/agents/901", json={"id": 901, "contact": {"email": "alex@acme.example"}})
+    note = vendor.post(f"{TICKET_URL}/notes", json=CONVERSATIONS[1], status=201)
+    vendor.post(f"{TICKET_URL}/reply", json=CONVERSATIONS[0], status=201)
+    ledger = MemoryLedger()
+    plan = Plan(comments=[REPLY, NOTE], followers=["901", "am@acme.example"])
+    assert client.apply(current(), plan, ledger) == 2
+    assert sent(note.calls[0])["notify_emails"] == ["alex@acme.example", "am@acme.example"]
+    assert ledger.states["owners:alex@acme.example,am@acme.example"] == "sent"
+    assert client.apply(current(), plan, ledger) == 0, "a retried plan neither notes nor mails again"
+
+
+def test_owners_without_an_internal_note_get_a_short_one_of_their_own(
+    vendor: responses.RequestsMock, client: FreshdeskClient
+) -> None:
+    vendor.get(f"{BASE}/api/v2/agents/77", status=404)  # an agent deleted since: skipped, not an error
+    note = vendor.post(f"{TICKET_URL}/notes", json=CONVERSATIONS[1], status=201)
+    assert client.apply(current(), Plan(followers=["77", "am@acme.example"]), MemoryLedger()) == 1
+    body = sent(note.calls[0])
+    assert body["notify_emails"] == ["am@acme.example"] and body["private"] is True
+    assert "am@acme.example" in body["body"] and "owner" in body["body"]
+
+
 def test_a_whole_escalation_is_one_put_and_two_posts_in_plan_order(
     vendor: responses.RequestsMock, client: FreshdeskClient
 ) -> None:

@@ -16,8 +16,8 @@ from rq import SimpleWorker
 from escalator.connectors import registry
 from escalator.plugin.app import create_app
 from escalator.plugin.config import ConfigError, parse_config
-from escalator.plugin.demo import seed_policy_path
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
+from tests.support import v1_policy_path
 from tests.thirddesk import DESKS, ThirdConnector, ThirdDesk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def third() -> Iterator[None]:
 
 def config(tmp_path: Path, **extra: object) -> dict[str, object]:
     tenant = {"vendor": "thirddesk", "subdomain": "initech", "auth": {"api_key": "k"}, "webhook_secret": "s3",
-              "rules": str(seed_policy_path()), **extra}  # fmt: skip
+              "rules": str(v1_policy_path()), **extra}  # fmt: skip
     return {"tenants": {"initech": tenant}}
 
 

@@ -320,6 +320,19 @@ def test_assignee_by_email(vendor: responses.RequestsMock, client: ZendeskClient
     assert "assignee_id" not in sent
 
 
+def test_owners_are_added_as_followers_by_id_or_email_unless_already_following(
+    vendor: responses.RequestsMock, client: ZendeskClient
+) -> None:
+    vendor.put(TICKET_URL, json=updated("2025-03-03T10:30:00Z"))
+    plan = Plan(followers=["901", "am@acme.example", "902"])
+    assert client.apply(ticket(followers=("902",)), plan, MemoryLedger()) == 1
+    (sent,) = puts(vendor)
+    assert sent["followers"] == [
+        {"user_id": 901, "action": "put"},
+        {"user_email": "am@acme.example", "action": "put"},
+    ]
+
+
 def test_plan_that_matches_the_ticket_writes_nothing(vendor: responses.RequestsMock, client: ZendeskClient) -> None:
     serve_groups(vendor)
     current = ticket(group_id="102", group_name="Tier 2", priority="high", assignee_id="901")

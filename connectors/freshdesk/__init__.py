@@ -10,6 +10,8 @@ from escalator.connectors.admin import TicketExport
 from escalator.connectors.base import DeskClient, ExportPolicy, Inbound, Services, TenantSettings
 from escalator.connectors.freshdesk.admin import FreshdeskAdmin, FreshdeskExport
 from escalator.connectors.freshdesk.api import FreshdeskClient, auth_headers
+from escalator.connectors.freshdesk.history import FreshdeskHistory
+from escalator.connectors.freshdesk.incidents import FreshdeskIncidents
 from escalator.connectors.freshdesk.webhook import parse_event, verify_request
 from escalator.connectors.http import VendorHttp
 from escalator.connectors.ratelimit import REQUESTS, Observation, VendorLimits, classify_by, header_number
@@ -89,3 +91,11 @@ class FreshdeskConnector:
     def export(self, client: DeskClient, pace: Callable[[], None]) -> TicketExport:
         assert isinstance(client, FreshdeskClient)
         return FreshdeskExport(client)
+
+    def history(self, client: DeskClient, pace: Callable[[], None]) -> FreshdeskHistory:
+        assert isinstance(client, FreshdeskClient)
+        return FreshdeskHistory(client, pace)
+
+    def incidents(self, client: DeskClient, sleep: Callable[[float], None]) -> FreshdeskIncidents:
+        assert isinstance(client, FreshdeskClient)
+        return FreshdeskIncidents(client, sleep)

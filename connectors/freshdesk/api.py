@@ -26,6 +26,7 @@ from escalator.connectors.errors import ConflictError, PermanentError
 from escalator.connectors.freshdesk import values
 from escalator.connectors.groups import resolve_group
 from escalator.connectors.http import VendorHttp
+from escalator.connectors.timezones import iana_zone
 from escalator.rules.model import Comment, Organization, Person, Ticket, parse_instant
 from escalator.rules.plan import Plan, PlannedComment
 
@@ -142,6 +143,15 @@ class FreshdeskClient:
             raise PermanentError(f"Freshdesk has no agent with email '{agent}'", 404)
         return str(found[0]["id"])
 
+    def agent_email(self, agent: str) -> str | None:
+        """Where an owner is notified: an email as given, an agent id through `GET /api/v2/agents/{id}`
+        (None for an agent deleted since)."""
+        if "@" in agent:
+            return agent
+        found = self._agents.get(f"id:{agent}", lambda: self._optional(f"/api/v2/agents/{agent}"))
+        email = (found.get("contact") or {}).get("email") if isinstance(found, dict) else None
+        return str(email) if email else None
+
     def _optional(self, path: str) -> dict[str, Any]:
         """A record a ticket points at; one deleted since (404) reads as empty rather than failing the ticket."""
         try:
@@ -186,6 +196,7 @@ class FreshdeskClient:
                 email=requester.get("email"),
                 locale=requester.get("language"),
                 tags=tuple(requester.get("tags") or ()),
+                time_zone=iana_zone(requester.get("time_zone")),  # a Rails name ("Eastern Time (US & Canada)")
             ),
             organization=Organization(
                 id=company_id,
@@ -272,6 +283,7 @@ class FreshdeskClient:
     def apply(self, ticket: Ticket, plan: Plan, ledger: CommentLedger) -> int:
         fields = self.field_changes(ticket, plan)
         comments = self.pending_comments(ticket, plan, ledger)
+        owners = self._owners_to_notify(ticket, plan, ledger, comments)
         calls = 0
         if fields:
             self.ensure_unchanged(ticket)
@@ -286,7 +298,28 @@ class FreshdeskClient:
             else:
                 path = f"/api/v2/tickets/{ticket.id}/notes"
                 payload["private"] = True
+                if owners is not None and comment is owners[0]:
+                    payload["notify_emails"] = owners[1]
             self.http.request("POST", path, json=payload, idempotent=False)
             ledger.mark(comment.key, "sent")
+            if owners is not None and comment is owners[0]:
+                ledger.mark(owners[2], "sent")
             calls += 1
         return calls
+
+    def _owners_to_notify(
+        self, ticket: Ticket, plan: Plan, ledger: CommentLedger, comments: list[PlannedComment]
+    ) -> tuple[PlannedComment, list[str], str] | None:
+        """Freshdesk has no followers an API can set: the plan's owners are mailed with its first internal note
+        (`notify_emails`), or with a short note of their own when the plan has none. Once per set of owners
+        (the ledger key), so a retried plan does not mail them twice."""
+        emails = sorted({email for agent in plan.followers if (email := self.agent_email(agent))})
+        key = "owners:" + ",".join(emails)
+        if not emails or ledger.state(key) == "sent":
+            return None
+        note = next((comment for comment in comments if not comment.public), None)
+        if note is None:
+            body = f"Escalator keeps {', '.join(emails)} on ticket #{ticket.id} as its owner."
+            note = PlannedComment(key=key, body=body, public=False, rule="owners")
+            comments.append(note)
+        return note, emails, key

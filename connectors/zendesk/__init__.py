@@ -20,6 +20,8 @@ from escalator.connectors.ratelimit import (
 )
 from escalator.connectors.zendesk.admin import EXPORTS_PER_MINUTE, ZendeskAdmin, ZendeskExport
 from escalator.connectors.zendesk.api import ZendeskClient, auth_headers
+from escalator.connectors.zendesk.history import ZendeskHistory
+from escalator.connectors.zendesk.incidents import ZendeskIncidents
 from escalator.connectors.zendesk.oauth import MemoryTokenStore, OAuthHttp, OAuthSession, uses_refresh
 from escalator.connectors.zendesk.webhook import parse_event, verify_request
 
@@ -45,6 +47,26 @@ def read_rate_limits(headers: Mapping[str, str]) -> list[Observation]:
 
 ZENDESK_LIMITS = VendorLimits(classify=classify_by(TICKET_UPDATE_CALLS), read=read_rate_limits)
 
+APP_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "description": "The Escalator app installed in Zendesk (the agent sidebar): what verifies the token Zendesk "
+    "signs when it opens the sidebar. `escalator install` prints both values once the app is installed.",
+    "additionalProperties": False,
+    "required": ["public_key", "installation_id"],
+    "properties": {
+        "public_key": {
+            "$ref": "#/$defs/text",
+            "description": "The app's RS256 public key, PEM (GET /api/v2/apps/{app_id}/public_key.pem).",
+        },
+        "installation_id": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The app's installation id in the account (GET /api/v2/apps/installations.json).",
+        },
+    },
+}
+"""`tenants.<name>.zendesk_app`: a Zendesk-only setting (plugin.sidebar verifies the ZAF JWT with it)."""
+
 
 class ZendeskConnector:
     vendor = "zendesk"
@@ -52,7 +74,7 @@ class ZendeskConnector:
     default_host = "https://{}.zendesk.com"
     default_rate_limit: Mapping[str, int] = {"requests_per_minute": 200, "ticket_updates_per_minute": 100}
     """Team plan: 200 requests a minute; Update Ticket 100 a minute per account on every plan."""
-    settings_schema: Mapping[str, Mapping[str, Any]] = {}
+    settings_schema: Mapping[str, Mapping[str, Any]] = {"zendesk_app": APP_SCHEMA}
     export_policy = ExportPolicy(exports_per_minute=EXPORTS_PER_MINUTE, exact_cursor=True)
 
     def auth_problems(self, auth: Mapping[str, Any]) -> list[str]:
@@ -100,3 +122,11 @@ class ZendeskConnector:
     def export(self, client: DeskClient, pace: Callable[[], None]) -> TicketExport:
         assert isinstance(client, ZendeskClient)
         return ZendeskExport(client, pace)
+
+    def history(self, client: DeskClient, pace: Callable[[], None]) -> ZendeskHistory:
+        assert isinstance(client, ZendeskClient)
+        return ZendeskHistory(client, pace)
+
+    def incidents(self, client: DeskClient, sleep: Callable[[float], None]) -> ZendeskIncidents:
+        assert isinstance(client, ZendeskClient)
+        return ZendeskIncidents(client, sleep)

@@ -15,13 +15,16 @@ first-response clock then runs from the ticket's history alone).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
+
 from escalator.connectors.admin import AccessProblem, ExportPage, Identity, TicketRecord, TimedComment, masked
 from escalator.connectors.base import InstallStep
-from escalator.connectors.errors import PermanentError
+from escalator.connectors.errors import PermanentError, TransientError
 from escalator.connectors.zendesk import values
 from escalator.connectors.zendesk.api import ZendeskClient
 from escalator.rules.model import Comment, parse_instant
@@ -139,6 +142,11 @@ class ZendeskAdmin:
         return str(answer["signing_secret"]["secret"])
 
     def install(self, step: InstallStep) -> None:
+        """The webhook, then the sidebar app's settings (when the app is installed or configured)."""
+        self.install_webhook(step)
+        self.install_app(step)
+
+    def install_webhook(self, step: InstallStep) -> None:
         """The event-subscription webhook to our endpoint (found by endpoint or name, created or brought up to
         date), then its signing secret compared with the configured one."""
         spec = webhook_spec(step.tenant, step.webhook_url)
@@ -161,6 +169,83 @@ class ZendeskAdmin:
             else:
                 step.line("ok", f'webhook "{existing.get("name")}" ({existing["id"]}) -> {step.webhook_url} ({events})')
         compare_secret(step, self.signing_secret(str(existing["id"])))
+
+    # --- the sidebar app (plugin.zendesk_app) -----------------------------------------------------------------
+
+    def installations(self) -> list[dict[str, Any]]:
+        try:
+            answer = self.http.request("GET", "/api/v2/apps/installations.json")
+        except PermanentError as error:
+            raise _access_problem(error) if error.status in (401, 403) else error from None
+        return [item for item in (answer or {}).get("installations") or [] if isinstance(item, dict)]
+
+    def app_public_key(self, app_id: int) -> str:
+        """The app's RS256 public key, PEM (the endpoint answers the key itself, not JSON)."""
+        url = f"{self.http.base_url}/api/v2/apps/{app_id}/public_key.pem"
+        try:
+            response = self.http.session.get(
+                url, headers={"Accept": "application/x-pem-file, text/plain"}, timeout=self.http.timeout
+            )
+        except requests.RequestException as error:
+            raise TransientError(f"GET /api/v2/apps/{app_id}/public_key.pem: {error}") from None
+        if response.status_code != 200 or "BEGIN PUBLIC KEY" not in response.text:
+            raise PermanentError(
+                f"GET /api/v2/apps/{app_id}/public_key.pem: {response.status_code}, no public key", response.status_code
+            )
+        return response.text.strip() + "\n"
+
+    def install_app(self, step: InstallStep) -> None:
+        """Find this tenant's installation of the Escalator app and its public key, and say whether the
+        configured `zendesk_app` holds them; print the settings to add when not (the configuration file is
+        never written). Says nothing when the app is neither installed nor configured: it is optional."""
+        configured = step.settings.options.get("zendesk_app")
+        mine = find_installation(self.installations(), step.tenant)
+        if mine is None:
+            if configured:
+                step.problem(
+                    "zendesk_app is configured but Zendesk lists no installation of the Escalator app for "
+                    f"{step.tenant}: install it (escalator app package {step.tenant}), then run install again"
+                )
+            return
+        installation_id, app_id = int(mine["id"]), int(mine["app_id"])
+        if not mine.get("enabled", True):
+            step.line("warn", f"the Escalator app (installation {installation_id}) is disabled in Zendesk")
+        public_key = self.app_public_key(app_id)
+        wanted = {"installation_id": installation_id, "public_key": public_key}
+        if isinstance(configured, Mapping) and _same_app(configured, wanted):
+            step.line("ok", f"zendesk_app: installation {installation_id} of app {app_id}, public key matches")
+            return
+        snippet = json.dumps({"zendesk_app": wanted})[1:-1]
+        step.line("next", f"add to tenants.{step.tenant} in the configuration, then restart serve: {snippet}")
+
+
+APP_NAME = "Escalator"
+"""The app's name (its installations' title, unless an admin renamed one)."""
+APP_TENANT_SETTING = "escalator_tenant"
+"""The hidden setting a packaged app carries (plugin.zendesk_app): which tenant an installation is for."""
+
+
+def find_installation(installations: list[dict[str, Any]], tenant: str) -> dict[str, Any] | None:
+    """This tenant's installation: the one whose `escalator_tenant` setting names it, else the only one
+    titled Escalator that names no tenant."""
+    for item in installations:
+        if str((item.get("settings") or {}).get(APP_TENANT_SETTING) or "") == tenant:
+            return item
+    untagged = [
+        item
+        for item in installations
+        if (item.get("settings") or {}).get("name") == APP_NAME
+        and not (item.get("settings") or {}).get(APP_TENANT_SETTING)
+    ]
+    return untagged[0] if len(untagged) == 1 else None
+
+
+def _same_app(configured: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    def key(text: Any) -> str:
+        return "".join(str(text or "").split())
+
+    same_key = key(configured.get("public_key")) == key(wanted["public_key"])
+    return same_key and configured.get("installation_id") == wanted["installation_id"]
 
 
 def compare_secret(step: InstallStep, secret: str) -> None:

@@ -17,6 +17,7 @@ from escalator.connectors.comments import unsent_comments
 from escalator.connectors.errors import PermanentError
 from escalator.connectors.groups import resolve_group
 from escalator.connectors.http import VendorHttp
+from escalator.connectors.timezones import iana_zone
 from escalator.connectors.zendesk import values
 from escalator.rules.model import Comment, Organization, Person, Ticket, TicketEvent, format_instant, parse_instant
 from escalator.rules.plan import Plan, PlannedComment
@@ -46,6 +47,8 @@ def _person(user: Mapping[str, Any]) -> Person:
         email=user.get("email"),
         locale=user.get("locale"),
         tags=tuple(user.get("tags") or ()),
+        # `iana_time_zone` ("America/New_York") where Zendesk sends it, else `time_zone` (a Rails name).
+        time_zone=iana_zone(user.get("iana_time_zone")) or iana_zone(user.get("time_zone")),
     )
 
 
@@ -56,6 +59,14 @@ def _organization(organization: Mapping[str, Any]) -> Organization:
         tags=tuple(organization.get("tags") or ()),
         fields=dict(organization.get("organization_fields") or {}),
     )
+
+
+SHOW_MANY = 100
+"""Tickets per `show_many` call (Zendesk's limit)."""
+
+
+def _by_id(records: Any) -> dict[str, Any]:
+    return {str(record["id"]): record for record in records or []}
 
 
 class ZendeskClient:
@@ -94,9 +105,21 @@ class ZendeskClient:
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         body = self.http.request("GET", f"/api/v2/tickets/{ticket_id}.json", params={"include": "users,organizations"})
-        raw = body["ticket"]
-        users = {str(user["id"]): user for user in body.get("users", [])}
-        organizations = {str(org["id"]): org for org in body.get("organizations", [])}
+        return self._ticket(body["ticket"], _by_id(body.get("users")), _by_id(body.get("organizations")))
+
+    def fetch_tickets(self, ticket_ids: Sequence[str]) -> dict[str, Ticket]:
+        """`show_many`, SHOW_MANY ids a call, with the requesters and organizations sideloaded."""
+        found: dict[str, Ticket] = {}
+        for start in range(0, len(ticket_ids), SHOW_MANY):
+            ids = ",".join(ticket_ids[start : start + SHOW_MANY])
+            params = {"ids": ids, "include": "users,organizations"}
+            body = self.http.request("GET", "/api/v2/tickets/show_many.json", params=params)
+            users, organizations = _by_id(body.get("users")), _by_id(body.get("organizations"))
+            for raw in body.get("tickets", []):
+                found[str(raw["id"])] = self._ticket(raw, users, organizations)
+        return found
+
+    def _ticket(self, raw: Mapping[str, Any], users: Mapping[str, Any], organizations: Mapping[str, Any]) -> Ticket:
         requester = users.get(str(raw.get("requester_id")), {})
         organization = organizations.get(str(raw.get("organization_id")))
         group_id = values.zendesk_id(raw.get("group_id"))
@@ -117,6 +140,7 @@ class ZendeskClient:
             created_at=parse_instant(raw.get("created_at")),
             updated_at=parse_instant(raw.get("updated_at")),
             version=raw.get("updated_at"),
+            followers=tuple(str(user_id) for user_id in raw.get("follower_ids") or ()),
         )
 
     def ticket_for(
@@ -156,6 +180,7 @@ class ZendeskClient:
             created_at=parse_instant(detail.get("created_at")),
             updated_at=parse_instant(detail.get("updated_at")),
             version=detail.get("updated_at"),
+            followers=tuple(str(user_id) for user_id in detail.get("follower_ids") or ()),
         )
 
     def _cached(self, kind: str, record_id: str) -> dict[str, Any]:
@@ -215,6 +240,13 @@ class ZendeskClient:
             fields["additional_tags"] = added
         if removed:
             fields["remove_tags"] = removed
+        followers = [agent for agent in plan.followers if agent not in ticket.followers]
+        if followers:
+            # The documented way to add followers (`follower_ids` is read-only); "put" adds, never replaces.
+            fields["followers"] = [
+                {"user_email": agent, "action": "put"} if "@" in agent else {"user_id": int(agent), "action": "put"}
+                for agent in followers
+            ]
         return fields
 
     def pending_comments(self, ticket: Ticket, plan: Plan, ledger: CommentLedger) -> list[PlannedComment]:

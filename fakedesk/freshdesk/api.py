@@ -281,6 +281,11 @@ def add_routes(app: Flask, fake: FakeFreshdesk) -> None:
     def me() -> Response:
         return jsonify(fake.agents[OWN_AGENT_ID])
 
+    @app.get("/api/v2/agents/<int:agent_id>")
+    def agent(agent_id: int) -> Response | tuple[str, int]:
+        found = fake.agents.get(agent_id)
+        return jsonify(found) if found else ("", 404)
+
     @app.get("/api/v2/agents")
     def agents() -> Response:
         email = request.args.get("email")

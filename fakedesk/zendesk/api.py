@@ -96,6 +96,7 @@ def create_ticket(fake: FakeZendesk) -> tuple[Response, int]:
     comment = fields["comment"]
     prepared = {
         **{key: fields.get(key) for key in ("priority", "type", "problem_id", "group_id", "assignee_id", "status")},
+        "external_id": fields.get("external_id"),
         "subject": fields.get("subject") or "",
         "tags": list(fields.get("tags") or []),
         "follower_ids": fake._follower_ids([], fields.get("followers", [])),
@@ -131,6 +132,34 @@ def add_routes(app: Flask, fake: FakeZendesk) -> None:
     @app.post("/api/v2/tickets")
     def create() -> tuple[Response, int]:
         return create_ticket(fake)
+
+    @app.get("/api/v2/tickets.json")
+    def list_by_external_id() -> Response | tuple[Response, int]:
+        """`GET /api/v2/tickets.json?external_id=`: the tickets carrying that external id (the fake lists only
+        by external id)."""
+        wanted = request.args.get("external_id")
+        if not wanted:
+            return jsonify({"error": "InvalidValue", "description": "the fake lists tickets by external_id"}), 400
+        found = [ticket for ticket in fake.tickets.values() if ticket.get("external_id") == wanted]
+        return jsonify({"tickets": found, "next_page": None, "count": len(found)})
+
+    @app.get("/api/v2/tickets/show_many.json")
+    def show_many() -> Response | tuple[Response, int]:
+        try:
+            ids = [int(part) for part in request.args.get("ids", "").split(",") if part]
+        except ValueError:
+            return jsonify({"error": "InvalidValue", "description": "ids must be ticket ids"}), 400
+        if len(ids) > 100:
+            return jsonify({"error": "InvalidValue", "description": "at most 100 ids"}), 400
+        tickets = [fake.tickets[i] for i in ids if i in fake.tickets]
+        include = request.args.get("include", "").split(",")
+        body: dict[str, Any] = {"tickets": tickets}
+        if "users" in include:  # sideloads, as Zendesk's show_many gives them
+            body["users"] = [fake.users[i] for i in sorted({ticket["requester_id"] for ticket in tickets})]
+        if "organizations" in include:
+            wanted = sorted({ticket["organization_id"] for ticket in tickets if ticket["organization_id"]})
+            body["organizations"] = [fake.organizations[i] for i in wanted if i in fake.organizations]
+        return jsonify(body)
 
     @app.get("/api/v2/tickets/<int:ticket_id>.json")
     def show(ticket_id: int) -> Response | tuple[Response, int]:

@@ -190,9 +190,10 @@ class FakeZendesk(FakeDesk):
             ticket["status"] = "deleted"
             ticket["updated_at"] = self._bump(ticket, datetime.now(UTC))
 
-    def agent_update(self, ticket_id: int, **changes: Any) -> None:
-        """An agent changes fields in the Zendesk UI (moves updated_at, so a stale safe_update gets 409)."""
-        self._update(ticket_id, changes, actor=AGENT_ID)
+    def agent_update(self, ticket_id: int, *, at: datetime | None = None, **changes: Any) -> None:
+        """An agent changes fields in the Zendesk UI (moves updated_at, so a stale safe_update gets 409);
+        `at` dates the change (a scripted clock), by default now."""
+        self._update(ticket_id, changes, actor=AGENT_ID, at=at)
 
     # --- changes -------------------------------------------------------------------------------------------
 
@@ -245,6 +246,7 @@ class FakeZendesk(FakeDesk):
                 "priority": fields.get("priority"),
                 "type": fields.get("type"),
                 "problem_id": fields.get("problem_id"),
+                "external_id": fields.get("external_id"),
                 "group_id": fields.get("group_id"),
                 "assignee_id": fields.get("assignee_id"),
                 "requester_id": requester_id,
@@ -265,9 +267,11 @@ class FakeZendesk(FakeDesk):
         self._emit("ticket.created", ticket, {"meta": {}}, actor=actor, at=now)
         return ticket
 
-    def _update(self, ticket_id: int, changes: dict[str, Any], actor: int) -> dict[str, Any]:
+    def _update(
+        self, ticket_id: int, changes: dict[str, Any], actor: int, at: datetime | None = None
+    ) -> dict[str, Any]:
         """Apply one save: fields, tags, followers, one comment; audit it and queue its events."""
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
         with self._lock:
             ticket = self.tickets[ticket_id]
             audit = self.audit_log.open(ticket_id, actor, "api" if actor == OWN_USER_ID else "web", changes)
