@@ -1,10 +1,12 @@
-# One image, two entry points: `escalator serve` (the webhook receiver) and `escalator worker` (RQ worker,
-# timers and the periodic reconciliation). Slim, non-root, no compiler or build tools in the final image.
+# One image, two entry points: `escalator serve` (the webhook receiver) and `escalator worker` (drains, timers
+# and the periodic reconciliation). Slim, non-root, no compiler or build tools in the final image.
 #
 #   docker build -t escalator .
 #   docker run -e ESCALATOR_CONFIG=/config/escalator.json -e REDIS_URL=redis://redis:6379/0 \
 #              -v ./config:/config:ro -p 8000:8000 escalator                 # serve (the default)
 #   docker run ... escalator worker                                          # a worker
+#   docker run ... --entrypoint gunicorn escalator -c python:escalator.plugin.gunicorn_conf \
+#              escalator.plugin.wsgi:app                                     # the receiver on every core
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -18,7 +20,7 @@ COPY connectors ./connectors
 COPY rules ./rules
 COPY fakedesk ./fakedesk
 RUN /opt/escalator/bin/pip install . \
- && /opt/escalator/bin/python -c "from escalator.plugin.config import config_schema; from escalator.rules.loader import load_policy_file; from escalator.plugin.demo import seed_policy_path; config_schema(); load_policy_file(seed_policy_path())"
+ && /opt/escalator/bin/python -c "from escalator.plugin.config import config_schema; from escalator.rules.loader import load_policy_file; from escalator.plugin.demo import seed_policy_path; config_schema(); load_policy_file(seed_policy_path()); import escalator.plugin.wsgi, gunicorn"
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \

@@ -47,3 +47,61 @@ def private_redis() -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@contextmanager
+def private_cluster(masters: int = 3) -> Iterator[str]:
+    """A private Redis Cluster of `masters` masters (no replicas), as `redis+cluster://` seed nodes."""
+    import random
+
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        sys.exit("redis-server and redis-cli are not installed (apt-get install redis-server)")
+    ports: list[int] = []
+    while len(ports) < masters:  # a cluster's bus listens on port + 10000: both must be free, below 65536
+        port = random.randint(20000, 45000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        ports.append(port)
+    with tempfile.TemporaryDirectory(prefix="escalator-bench-cluster-") as directory:
+        processes = []
+        try:
+            for port in ports:
+                node = f"{directory}/{port}"
+                subprocess.run(["mkdir", "-p", node], check=True)
+                processes.append(subprocess.Popen(
+                    [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", node, "--cluster-enabled", "yes",
+                     "--cluster-config-file", "nodes.conf", "--appendonly", "yes", "--appendfsync", "everysec",
+                     "--save", "", "--maxmemory-policy", "noeviction", "--daemonize", "no", "--loglevel", "warning"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                ))  # fmt: skip
+            for port in ports:
+                _ping(redis.Redis(port=port))
+            nodes = [f"127.0.0.1:{port}" for port in ports]
+            subprocess.run([cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            for port in ports:
+                for _ in range(500):
+                    if redis.Redis(port=port).cluster("info")["cluster_state"] == "ok":
+                        break
+                    time.sleep(0.02)
+            yield "redis+cluster://" + ",".join(nodes)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=30)
+
+
+def _ping(client: redis.Redis) -> None:
+    for _ in range(250):
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            time.sleep(0.02)
+    client.ping()

@@ -1,265 +1,298 @@
-"""Pipeline benchmark: webhooks/s accepted, end-to-end events/s, and webhook -> write-back latency.
+"""Pipeline benchmark: webhooks/s accepted, events/s decided end to end, Redis requests per event, latency.
 
-Everything runs as it does in production, each part in its own process on this machine: a private
-redis-server (AOF everysec), `escalator serve` (waitress), `escalator worker` processes, and a fake Zendesk
-(waitress). Baseline in the same run: a bare Flask endpoint doing one Redis LPUSH under the same server and
-load generator. Every event is an "Outage: cannot log in" ticket, the most expensive path of the seed
-policy (read the ticket back, then two PUTs: group + priority + reply, then the internal note).
+Every part is a real process on this machine: a private redis-server (AOF everysec), the receiver (gunicorn
+running plugin.wsgi on every core, as compose does; `--receiver waitress` runs `escalator serve`),
+`escalator worker` processes and a fake Zendesk (waitress), plus an `http.client` load generator with
+keep-alive connections. Webhook bodies come from the fake desk itself, so write-backs carry the desk's own
+`safe_update` stamps, as in production. Baselines in the same run: a bare Flask endpoint doing one Redis
+LPUSH under the same server settings and load generator, for the receiver and for end to end.
 
-    .venv/bin/python bench/pipeline.py [--events 2000] [--workers 2] [--clients 8]
+Loads: "mixed" — 80 % tickets that match nothing (decided from the webhook's snapshot: no vendor call, no
+write) and 20 % "Outage: cannot log in" (escalated: two PUTs, a reply and an internal note); "escalation" —
+every event is an outage. Requests per event are counted with MONITOR (commands clients send; a Lua script
+is one) and INFO commandstats (everything Redis ran, the scripts' own commands included).
+
+    .venv/bin/python bench/pipeline.py [--events 3000] [--workers 2] [--clients 8]
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+import redis
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import free_port, private_redis  # noqa: E402
-from escalator.connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign  # noqa: E402
-from escalator.fakedesk.zendesk import FakeZendesk  # noqa: E402
+from bench.common import private_redis
+from bench.deployment import (
+    ESCALATOR,
+    HOW_TO,
+    OUTAGE,
+    CpuMeter,
+    Desk,
+    Processes,
+    blast,
+    client_requests,
+    command_calls,
+    config_file,
+    decided,
+    headers_for,
+    redis_pid,
+    show_cpu,
+    start_baseline,
+    start_receiver,
+    wait_for,
+)
 
-SECRET = "bench-secret"
-PYTHON = sys.executable
-ESCALATOR = str(Path(PYTHON).with_name("escalator"))
+TENANT = "acme"
 
 
-def wait_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
+def mixed(desk: Desk, count: int, share: float) -> tuple[list[bytes], int]:
+    """`count` bodies, a `share` of them outages spread evenly through the stream (as traffic is); returns
+    them and the number of escalations."""
+    outages = round(count * share)
+    escalating, quiet = desk.tickets(outages, OUTAGE), desk.tickets(count - outages, HOW_TO)
+    positions = {index * count // outages for index in range(outages)} if outages else set()
+    return [escalating.pop() if index in positions else quiet.pop() for index in range(count)], outages
 
 
-class Processes:
-    def __init__(self) -> None:
-        self.running: list[subprocess.Popen[bytes]] = []
+class Run:
+    """One fresh deployment (own Redis, desk, receiver, workers) for one measurement."""
 
-    def start(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            args, env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.procs = Processes()
+        self.stack = ExitStack()
+
+    def __enter__(self) -> Run:
+        self.redis_url = self.stack.enter_context(private_redis())
+        self.redis = redis.Redis.from_url(self.redis_url)
+        self.desk = Desk(self.procs)
+        config = config_file(self.workdir, self.desk.url, [TENANT])
+        self.env = {"REDIS_URL": self.redis_url, "ESCALATOR_CONFIG": str(config)}
+        self.receiver, base = start_receiver(
+            self.procs, self.env, self.args.receiver, self.args.receiver_processes, self.args.threads
         )
-        self.running.append(process)
-        return process
+        self.url = f"{base}/webhooks/zendesk/{TENANT}"
+        self.workers: list[Any] = []
+        return self
 
-    def stop(self, process: subprocess.Popen[bytes]) -> None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        self.running.remove(process)
+    def meter(self) -> CpuMeter:
+        return CpuMeter(
+            {
+                "redis-server": [redis_pid(self.redis_url)],
+                "receiver": [self.receiver.pid],
+                "workers": [worker.pid for worker in self.workers],
+                "fake Zendesk": [self.desk.process.pid],
+            }
+        )
 
-    def stop_all(self) -> None:
-        for process in list(self.running):
-            self.stop(process)
+    def start_workers(self) -> None:
+        self.workers = [self.procs.start([ESCALATOR, "worker"], self.env) for _ in range(self.args.workers)]
 
-
-def payloads(
-    count: int,
-    first_id: int = 1,
-    subject: str = "Outage: cannot log in",
-    description: str = "Nobody on our team can sign in.",
-) -> list[bytes]:
-    """Signed-ready ticket.created bodies for tickets first_id.., in Zendesk's event-subscription shape."""
-    desk = FakeZendesk(echo=False)
-    requester = desk.add_user("Jane Doe", "jane@globex.example")
-    bodies = []
-    for index in range(count):
-        ticket = desk.create_ticket(subject, description, requester)
-        ticket = {**ticket, "id": first_id + index}
-        payload = desk.event_payload("ticket.created", ticket, {"meta": {}}, actor=requester, at=datetime.now(UTC))
-        bodies.append(json.dumps(payload).encode())
-    return bodies
+    def __exit__(self, *exc: object) -> None:
+        self.procs.stop_all()
+        self.redis.close()
+        self.stack.close()
 
 
-def headers_for(body: bytes) -> dict[str, str]:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "Content-Type": "application/json",
-        TIMESTAMP_HEADER: stamp,
-        SIGNATURE_HEADER: sign(SECRET, body, stamp),
-        INVOCATION_HEADER: f"bench-{time.monotonic_ns()}",
-    }
+def receiver_rates(args: argparse.Namespace, workdir: Path) -> dict[str, tuple[float, dict[int, int], float]]:
+    """name -> (webhooks/s, statuses, CPU ms per webhook of the server): the same bodies and load generator
+    against the bare endpoint under the receiver's own server settings, the bare endpoint as one waitress
+    process (how it was first measured), and Escalator's receiver (no workers running)."""
+    rates: dict[str, tuple[float, dict[int, int], float]] = {}
+    with Run(args, workdir) as run:
+        warm, _ = mixed(run.desk, 300, args.mix)
+        bodies, _ = mixed(run.desk, args.events, args.mix)
+        processes = args.receiver_processes if args.receiver == "gunicorn" else 1
+        setups = [
+            (f"baseline: bare Flask + LPUSH, {args.receiver} x {processes}", args.receiver, processes),
+            ("baseline: bare Flask + LPUSH, waitress x 1 (first measured so)", "waitress", 1),
+        ]
+        for name, server, count in setups:
+            process, base_url = start_baseline(run.procs, run.redis_url, server, count, args.threads)
+            url = f"{base_url}/webhooks/zendesk/{TENANT}"
+            blast(url, warm, args.clients)
+            meter = CpuMeter({"server": [process.pid]})
+            meter.start()
+            seconds, statuses = blast(url, bodies, args.clients)
+            rates[name] = (args.events / seconds, statuses, 1000 * meter.stop()["server"] / args.events)
+            run.procs.stop(process)
+        blast(run.url, warm, args.clients)
+        meter = CpuMeter({"server": [run.receiver.pid]})
+        meter.start()
+        seconds, statuses = blast(run.url, bodies, args.clients)
+        rates["Escalator receiver (verify, parse, dedupe + queue)"] = (
+            args.events / seconds,
+            statuses,
+            1000 * meter.stop()["server"] / args.events,
+        )
+    return rates
 
 
-def blast(url: str, bodies: list[bytes], clients: int) -> tuple[float, dict[int, int]]:
-    """Post every body with `clients` keep-alive connections; returns (seconds, status counts)."""
-    signed = [(body, headers_for(body)) for body in bodies]  # signing is the help desk's cost, not ours
-    chunks = [signed[i::clients] for i in range(clients)]
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
+def end_to_end(
+    args: argparse.Namespace, workdir: Path, share: float, events: int, profile: Callable[[Run], None] | None = None
+) -> dict[str, Any]:
+    """Workers running, webhooks arriving: from the first POST until every event is decided and every write
+    has landed. Then the same number again, queued first and drained by the workers alone."""
+    with Run(args, workdir) as run:
+        live, outages = mixed(run.desk, events, share)
+        backlog, _ = mixed(run.desk, events, share)
+        run.start_workers()
+        time.sleep(2.0)  # workers up (imports, first connections)
+        meter = run.meter()
+        meter.start()
+        started = time.perf_counter()
+        if profile is not None:
+            profile(run)
+        _, statuses = blast(run.url, live, args.clients)
+        done = wait_for(
+            lambda: decided(run.redis, TENANT) >= events and run.desk.writes() >= 2 * outages, 600, "decisions"
+        )
+        cpu = meter.stop()
+        sustained = events / (done - started)
+        for worker in run.workers:
+            run.procs.stop(worker)
+        blast(run.url, backlog, args.clients)
+        run.start_workers()
+        started = time.perf_counter()
+        done = wait_for(
+            lambda: decided(run.redis, TENANT) >= 2 * events and run.desk.writes() >= 4 * outages, 600, "backlog"
+        )
+        return {
+            "sustained": sustained,
+            "drain": events / (done - started),
+            "statuses": statuses,
+            "cpu": cpu,
+            "seconds": events / sustained,
+        }
 
-    parts = urlsplit(url)
 
-    def run(chunk: list[tuple[bytes, dict[str, str]]]) -> None:
-        # http.client with keep-alive: the load generator must cost far less than the server it measures.
-        connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
-        local: dict[int, int] = {}
-        for body, headers in chunk:
-            connection.request("POST", parts.path, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            local[response.status] = local.get(response.status, 0) + 1
-        connection.close()
-        with lock:
-            for code, n in local.items():
-                statuses[code] = statuses.get(code, 0) + n
+def requests_per_event(args: argparse.Namespace, workdir: Path, share: float, events: int) -> dict[str, Any]:
+    """Commands clients send per event (MONITOR) and commands Redis runs per event (commandstats), with
+    workers and receiver running, over `events` events of the load."""
+    with Run(args, workdir) as run:
+        bodies, outages = mixed(run.desk, events, share)
+        run.start_workers()
+        time.sleep(3.0)  # past the workers' start-up commands (migration, subscriptions)
+        polls = Counter[str]()
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(run, chunks))
-    return time.perf_counter() - started, statuses
+        def done() -> bool:
+            polls["hget"] += 1
+            return decided(run.redis, TENANT) >= events and run.desk.writes() >= 2 * outages
 
-
-def stats(desk_url: str) -> dict[str, Any]:
-    answer = requests.get(f"{desk_url}/_bench/stats", headers={"Authorization": "Bearer bench"}, timeout=10)
-    return dict(answer.json())
+        own = str(run.redis.client_info()["addr"])  # the bench's own connection: not counted
+        before = command_calls([run.redis])
+        with client_requests(run.redis_url, ignore=own) as sent:
+            blast(run.url, bodies, args.clients)
+            wait_for(done, 300, "all decisions")
+        ran = command_calls([run.redis]) - before - polls
+        for name in ("info", "monitor", "client|info"):
+            ran.pop(name, None)
+        return {"sent": sent, "ran": ran, "events": events}
 
 
-def wait_writes(desk_url: str, expected: int, timeout: float) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if stats(desk_url)["writes"] >= expected:
-            return time.perf_counter()
-        time.sleep(0.02)
-    raise RuntimeError(f"only {stats(desk_url)['writes']} of {expected} writes arrived")
+def latency(args: argparse.Namespace, workdir: Path) -> list[float]:
+    """One outage webhook at a time: from the POST to the last PUT arriving at the desk (ms)."""
+    with Run(args, workdir) as run:
+        bodies = run.desk.tickets(args.latency_samples, OUTAGE)
+        run.start_workers()
+        time.sleep(2.0)
+        session = requests.Session()
+        posted: dict[str, float] = {}
+        for body in bodies:
+            ticket = json.loads(body)["subject"].rpartition(":")[2]
+            posted[ticket] = time.time()
+            session.post(run.url, data=body, headers=headers_for(body), timeout=10)
+            time.sleep(0.05)
+        wait_for(lambda: run.desk.writes() >= 2 * len(bodies), 120, "latency writes")
+        last = run.desk.stats()["last_write"]
+        return sorted((last[ticket] - at) * 1000 for ticket, at in posted.items())
+
+
+def per_event(counts: Counter[str], events: int, top: int = 8) -> str:
+    total = sum(counts.values())
+    parts = ", ".join(f"{name} {n / events:.2f}" for name, n in counts.most_common(top))
+    return f"{total / events:.2f}   ({parts})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=3000, help="events per load (mixed)")
+    parser.add_argument("--escalations", type=int, default=1500, help="events of the all-escalation load")
+    parser.add_argument("--mix", type=float, default=0.2, help="share of escalations in the mixed load")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--receiver", choices=("gunicorn", "waitress"), default="gunicorn")
+    parser.add_argument("--receiver-processes", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--threads", type=int, default=4, help="threads per receiver process")
     parser.add_argument("--latency-samples", type=int, default=100)
+    parser.add_argument("--count-events", type=int, default=1000, help="events of the request-counting runs")
+    parser.add_argument("--parts", default="receiver,e2e,requests,latency", help="which measurements to run")
     args = parser.parse_args()
     if not shutil.which("redis-server"):
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
-
-    procs = Processes()
-    stack = ExitStack()
     workdir = Path(tempfile.mkdtemp(prefix="escalator-bench-"))
+    server = f"{args.receiver} x {args.receiver_processes} processes x {args.threads} threads"
+    print(
+        f"pipeline benchmark: {args.workers} workers, receiver {server}, {args.clients} client connections,"
+        f" {os.cpu_count()} cores; mixed load = {args.mix:.0%} escalations",
+        flush=True,
+    )
+    parts = set(args.parts.split(","))
     try:
-        desk_port, app_port, base_port = free_port(), free_port(), free_port()
-        redis_url = stack.enter_context(private_redis())
-        total_tickets = 2 * args.events + args.latency_samples + 10
-        desk_url = f"http://127.0.0.1:{desk_port}"
-        procs.start([PYTHON, "bench/fakedesk_server.py", "--port", str(desk_port), "--tickets", str(total_tickets)])
-        wait_http(f"{desk_url}/_bench/stats")
-        config = workdir / "escalator.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "tenants": {
-                        "acme": {
-                            "vendor": "zendesk",
-                            "base_url": desk_url,
-                            "webhook_secret": SECRET,
-                            "auth": {"email": "escalator@acme.example", "api_token": "t"},
-                            "rules": str(ROOT / "rules" / "seed-policy.json"),
-                            # Measure our pipeline, not the vendor's plan: lift the outbound budget.
-                            "rate_limit": {"requests_per_minute": 10**7, "ticket_updates_per_minute": 10**7},
-                            # The webhook path alone: no catch-up pass importing the fake desk's tickets.
-                            "reconcile": {"every": "off"},
-                        }
-                    }
-                }
-            )
-        )
-        env = {"REDIS_URL": redis_url, "ESCALATOR_CONFIG": str(config)}
-
-        print(
-            f"pipeline benchmark: {args.events} events, {args.workers} workers, {args.clients} client connections,"
-            f" {os.cpu_count()} cores"
-        )
-
-        # 1. Baseline: bare Flask + one LPUSH.
-        baseline = procs.start([PYTHON, "bench/baseline_server.py", "--port", str(base_port), "--redis", redis_url])
-        wait_http(f"http://127.0.0.1:{base_port}/")
-        warm = payloads(200, first_id=10**6)
-        blast(f"http://127.0.0.1:{base_port}/webhooks/zendesk/acme", warm, args.clients)
-        bodies = payloads(args.events, first_id=1)
-        base_seconds, base_status = blast(f"http://127.0.0.1:{base_port}/webhooks/zendesk/acme", bodies, args.clients)
-        procs.stop(baseline)
-        base_rate = args.events / base_seconds
-
-        # 2. Escalator's receiver alone (no worker running): verify, parse, dedupe + queue atomically.
-        receiver = procs.start([ESCALATOR, "serve", "--port", str(app_port), "--threads", "8"], env)
-        wait_http(f"http://127.0.0.1:{app_port}/healthz")
-        url = f"http://127.0.0.1:{app_port}/webhooks/zendesk/acme"
-        accept_seconds, accept_status = blast(url, bodies, args.clients)
-        accept_rate = args.events / accept_seconds
-
-        # 3. Drain: workers start on the queued backlog (decision + 2 PUTs per event).
-        started = time.perf_counter()
-        workers = [procs.start([ESCALATOR, "worker"], env) for _ in range(args.workers)]
-        drained_at = wait_writes(desk_url, 2 * args.events, timeout=600)
-        drain_rate = args.events / (drained_at - started)
-
-        # 4. Sustained end to end: webhooks arrive while workers run (all parts compete for the 2 cores).
-        second = payloads(args.events, first_id=args.events + 1)
-        started = time.perf_counter()
-        _sustain_seconds, sustain_status = blast(url, second, args.clients)
-        done_at = wait_writes(desk_url, 4 * args.events, timeout=600)
-        e2e_rate = args.events / (done_at - started)
-
-        # 5. Latency at low load: one webhook at a time, from POST to the last PUT arriving at the desk.
-        first = 2 * args.events + 1
-        samples = payloads(args.latency_samples, first_id=first)
-        session = requests.Session()
-        posted: dict[str, float] = {}
-        for index, body in enumerate(samples):
-            posted[str(first + index)] = time.time()
-            session.post(url, data=body, headers=headers_for(body), timeout=10)
-            time.sleep(0.05)
-        wait_writes(desk_url, 4 * args.events + 2 * args.latency_samples, timeout=120)
-        last = stats(desk_url)["last_write"]
-        latencies = sorted((last[ticket] - at) * 1000 for ticket, at in posted.items())
-        for worker in workers:
-            procs.stop(worker)
-        procs.stop(receiver)
-
-        p = statistics.quantiles(latencies, n=100)
-        print()
-        print(f"{'measure':<48}{'figure':>14}")
-        print(f"{'baseline: bare Flask + LPUSH (webhooks/s)':<48}{base_rate:>14,.0f}   statuses {base_status}")
-        print(f"{'escalator receiver (webhooks/s accepted)':<48}{accept_rate:>14,.0f}   statuses {accept_status}")
-        print(f"{'  ratio to baseline':<48}{accept_rate / base_rate:>14.2f}")
-        print(f"{'drain of the queued backlog (events/s)':<48}{drain_rate:>14,.0f}")
-        print(f"{'sustained end to end (events/s)':<48}{e2e_rate:>14,.0f}   statuses {sustain_status}")
-        print(f"{'  ratio to baseline accept rate':<48}{e2e_rate / base_rate:>14.2f}")
-        print(f"{'latency webhook -> last write, p50 (ms)':<48}{p[49]:>14.1f}")
-        print(f"{'latency webhook -> last write, p99 (ms)':<48}{p[98]:>14.1f}")
-        print(f"{'latency webhook -> last write, max (ms)':<48}{latencies[-1]:>14.1f}")
-        total_puts = stats(desk_url)["writes"]
-        print(f"\nvendor calls per escalated event: 2 PUTs, no read-back ({total_puts} PUTs in total)")
+        rates = receiver_rates(args, workdir) if "receiver" in parts else {}
+        mix = end_to_end(args, workdir, args.mix, args.events) if "e2e" in parts else None
+        escalation = end_to_end(args, workdir, 1.0, args.escalations) if "e2e" in parts else None
+        counts = []
+        if "requests" in parts:
+            counts.append(("match nothing", requests_per_event(args, workdir, 0.0, args.count_events)))
+            counts.append(("escalation (2 PUTs)", requests_per_event(args, workdir, 1.0, args.count_events // 4)))
+        latencies = latency(args, workdir) if "latency" in parts else []
     finally:
-        procs.stop_all()
-        stack.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    base = next(iter(rates.values()))[0] if rates else None
+    if rates:
+        print(f"{'receiver (no workers running)':<66}{'webhooks/s':>10}{'CPU/webhook':>13}")
+        for name, (rate, statuses, cpu) in rates.items():
+            print(f"{name:<66}{rate:>10,.0f}{cpu:>10.2f} ms   statuses {statuses}")
+        ours = rates["Escalator receiver (verify, parse, dedupe + queue)"][0]
+        for name, (rate, _, _) in list(rates.items())[:2]:
+            print(f"  Escalator's ratio to {name.removeprefix('baseline: ')}: {ours / rate:.2f}")
+        print()
+    for name, figures in (("mixed", mix), ("all-escalation", escalation)):
+        if figures is None:
+            continue
+        ratio = f"   ({figures['sustained'] / base:.2f}x baseline)" if base else ""
+        print(f"{f'{name}: sustained end to end (events/s decided)':<58}{figures['sustained']:>12,.0f}", end="")
+        print(f"{ratio}   statuses {figures['statuses']}")
+        print(f"{f'{name}: drain of a queued backlog (events/s)':<58}{figures['drain']:>12,.0f}")
+        show_cpu(f"{name}, sustained", figures["cpu"], figures["seconds"])
+    print()
+    for name, counted in counts:
+        events = counted["events"]
+        print(f"Redis requests per event, {name} ({events} events): {per_event(counted['sent'], events)}")
+        print(f"Redis commands run per event, {name}, scripts' own included: {per_event(counted['ran'], events)}")
+    if latencies:
+        p = statistics.quantiles(latencies, n=100)
+        figures = f"{p[49]:.1f} / {p[98]:.1f} / {latencies[-1]:.1f}"
+        print(f"\n{'latency webhook -> last write, p50 / p99 / max (ms)':<58}{figures:>20}")
 
 
 if __name__ == "__main__":

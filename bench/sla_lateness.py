@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, private_redis  # noqa: E402
-from bench.pipeline import ESCALATOR, PYTHON, Processes, blast, payloads, wait_http  # noqa: E402
+from bench.deployment import ESCALATOR, PYTHON, Processes, blast, wait_http  # noqa: E402
+from escalator.fakedesk.zendesk import FakeZendesk  # noqa: E402
 from escalator.plugin import keys  # noqa: E402
 from escalator.plugin.timers import TimerStore  # noqa: E402
 
@@ -50,6 +51,18 @@ POLICY = {
     ],
     "templates": {"warn": "{{ alert.percent }}% of {{ alert.metric }} used"},
 }
+
+
+def payloads(count: int, first_id: int, subject: str, description: str) -> list[bytes]:
+    """ticket.created bodies for tickets first_id.., in Zendesk's event-subscription shape."""
+    desk = FakeZendesk(echo=False)
+    requester = desk.add_user("Jane Doe", "jane@globex.example")
+    bodies = []
+    for index in range(count):
+        ticket = {**desk.create_ticket(subject, description, requester), "id": first_id + index}
+        payload = desk.event_payload("ticket.created", ticket, {"meta": {}}, actor=requester, at=datetime.now(UTC))
+        bodies.append(json.dumps(payload).encode())
+    return bodies
 
 
 def lateness_ms(connection: redis.Redis, tickets: range) -> list[float]:

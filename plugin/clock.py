@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from escalator.plugin import keys
+from escalator.plugin.incidents import jobs as incidents
+from escalator.plugin.incidents.service import INCIDENT_TIMERS
+from escalator.plugin.prometheus import TIMER_LATENESS
+from escalator.plugin.queue import Counting
 from escalator.plugin.runtime import Runtime
 from escalator.plugin.timers import FiredTimer, TimerLoop
 from escalator.rules.model import TicketEvent
@@ -37,14 +45,30 @@ def timer_event(fired: FiredTimer) -> tuple[str, TicketEvent]:
     return tenant, event
 
 
-def fire(runtime: Runtime, fired: list[FiredTimer]) -> None:
-    """Hand fired timers to the event queue; raising leaves them un-acked, so they fire again."""
+def fire(runtime: Runtime, fired: list[FiredTimer], clock: Callable[[], float] = time.time) -> None:
+    """Hand fired timers to the event queue, one round trip per tenant for a whole batch; raising leaves them
+    un-acked, so they fire again. How late each one was handed over is counted (plugin.prometheus
+    TIMER_LATENESS) in the same step."""
+    events: dict[str, list[TicketEvent]] = {}
+    lateness: dict[str, Counter[str]] = {}
     for timer in fired:
         tenant, event = timer_event(timer)
         if tenant not in runtime.config.tenants:
             log.warning("timer %s belongs to no configured tenant; dropping it", timer.key)
             continue
-        runtime.accept(tenant, event)
+        if event.ticket_id == INCIDENT_TIMERS:
+            incidents.enqueue(runtime, tenant, timer.key.split(":", 2)[2])  # an incident's next step
+        else:
+            events.setdefault(tenant, []).append(event)
+        lateness.setdefault(tenant, Counter()).update(TIMER_LATENESS.observe(clock() - timer.due))
+    for tenant, counts in lateness.items():
+        if tenant in events:
+            runtime.accept_many(tenant, events[tenant], Counting(extra=counts))
+            continue
+        pipe = runtime.redis.pipeline(transaction=False)
+        for name, n in counts.items():
+            pipe.hincrby(keys.metrics(tenant), name, n)
+        pipe.execute()
 
 
 def start_timer_loop(runtime: Runtime, stop: threading.Event) -> threading.Thread:

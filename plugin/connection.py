@@ -158,7 +158,8 @@ def _options(timeouts: Timeouts) -> dict[str, Any]:
         "socket_connect_timeout": timeouts.connect,
         "socket_timeout": timeouts.read,
         "socket_keepalive": True,
-        "retry_on_timeout": False,
+        # No retries at all (a timed-out command may have run); `retry_on_timeout` is moot then, and redis-py 6+
+        # deprecates it.
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 30,
     }
@@ -194,6 +195,13 @@ def connect(url: str, role: str) -> redis.Redis:
     )
     assert target.master is not None
     return cast(redis.Redis, sentinel.master_for(target.master))  # type: ignore[no-untyped-call]
+
+
+def is_cluster(client: redis.Redis) -> bool:
+    """A Redis Cluster client: scripts and pipelines must stay within one hash slot, and RQ cannot run on it."""
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
 
 
 def describe(url: str) -> str:

@@ -1,38 +1,33 @@
-"""RQ jobs. A drain job works through a tenant's ready tickets until none is due, then hands back its token.
+"""Drain jobs. A drain works through a tenant's ready tickets until none is due, then hands back its token.
 
-One ticket is one straight pass: claim (the lease, the inbox, the state and any saved plan in one round
-trip), decide on one snapshot of the tenant (plugin.processing), write back, finish (state, journal,
-counters, timers and dead letters in one round trip). An event that matches nothing costs those two round
-trips and no vendor call.
+A drain runs as an RQ job (one server, Sentinel) or straight from a worker that took its token from the
+tenant's hand-over list (a cluster, where RQ cannot run: plugin.dispatch); either way it is this function.
+It claims tickets in batches (plugin.batches): one round trip leases a batch with everything needed to decide
+on it, and one records the decisions. The tenant's policy and client are resolved once per drain (and again
+only after CONTEXT_SECONDS, to pick up a changed rules file).
 
 Nothing a drain meets may kill it or lose an event: a failure of one ticket is retried or dead-lettered; a
-stopping worker hands its ticket back; a Redis outage ends the drain quietly (its leases are handed back
+stopping worker hands its tickets back; a Redis outage ends the drain quietly (its leases are handed back
 once Redis answers, or expire).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import redis
 
-from escalator.connectors.errors import Interrupted, PermanentError, RateLimited, TransientError
-from escalator.plugin import outbox
+from escalator.connectors.errors import PermanentError, TransientError
+from escalator.plugin.batches import work_batch
 from escalator.plugin.connection import UNAVAILABLE
 from escalator.plugin.leases import LEASE_RENEW_SECONDS
 from escalator.plugin.logs import throttled
-from escalator.plugin.processing import Outcome, process_ticket
-from escalator.plugin.queue import MAX_ATTEMPTS, Claimed
-from escalator.plugin.recording import finish_for
+from escalator.plugin.queue import CLAIM_BATCH, MAX_ATTEMPTS
 from escalator.plugin.runtime import Runtime, current
-from escalator.plugin.tenancy import TenantContext
-from escalator.rules.state import TicketState
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +86,17 @@ def drain(tenant: str, token: str) -> int:
             while held is not None:
                 if runtime.stopping.is_set():
                     break  # the finally hands the token back; another worker carries on
-                claimed = runtime.queue.claim(tenant, held)
-                if claimed is None:
+                claimed = runtime.queue.claim_batch(tenant, held, CLAIM_BATCH)
+                if not claimed:
                     # Give the token back, then look once more: an event may have arrived while we held it.
                     more = runtime.queue.release_drainer(tenant, held)
-                    held = runtime.queue.acquire_drainer(tenant) if more else None
+                    held = runtime.queue.acquire_drainer(tenant, keep=True) if more else None
                     if held is not None:
                         runtime.queue.hold_drainer(tenant, held)
                     continue
                 if time.monotonic() - resolved > CONTEXT_SECONDS:
                     ctx, resolved = runtime.context(tenant), time.monotonic()
-                handle_ticket(runtime, ctx, claimed)
-                handled += 1
+                handled += work_batch(runtime, ctx, claimed, failed)
                 runtime.alive()
                 if time.monotonic() - started > DRAIN_BUDGET_SECONDS:
                     runtime.queue.release_drainer(tenant, held)
@@ -128,42 +122,9 @@ def _release_quietly(runtime: Runtime, tenant: str, token: str) -> None:
         pass  # the token's lease expires by itself
 
 
-def handle_ticket(runtime: Runtime, ctx: TenantContext, claimed: Claimed) -> None:
-    """One ticket's pending events, with every failure ending in a retry or the dead-letter list. Redis
-    errors propagate: without Redis nothing can be retried or buried, and the lease keeps the events safe."""
-    queue, tenant, ticket_id = runtime.queue, ctx.name, claimed.ticket_id
-    if not claimed.raw and not claimed.outbox_json:
-        queue.finish(tenant, ticket_id, 0)
-        return
-    try:
-        base = TicketState.from_dict(json.loads(claimed.state_json)) if claimed.state_json else TicketState()
-        pending = outbox.PendingDecision.from_json(claimed.outbox_json) if claimed.outbox_json else None
-        outcome = process_ticket(ctx, runtime.redis, ticket_id, claimed.raw, base, pending)
-        done = finish_for(tenant, outcome, ctx.policy, datetime.now(UTC))
-    except UNAVAILABLE:
-        raise
-    except RateLimited as error:
-        log.info("%s/%s: %s", tenant, ticket_id, error)
-        queue.defer(tenant, ticket_id, error.retry_after)
-        return
-    except Interrupted:
-        queue.defer(tenant, ticket_id, 0.0)  # not a failure: another worker takes it at once
-        return
-    except Exception as error:  # nothing may be lost: every failure is retried or buried
-        _failed(runtime, tenant, ticket_id, claimed.raw, error)
-        return
-    queue.finish(tenant, ticket_id, outcome.consumed, done)
-    _log(tenant, outcome)
-
-
-def _log(tenant: str, outcome: Outcome) -> None:
-    for raw, error in outcome.dead:
-        log.warning("%s/%s: event dead-lettered at once (%s): %.200s", tenant, outcome.ticket_id, error, raw)
-    for reason in outcome.plan.reasons:
-        log.info("%s/%s: %s", tenant, outcome.ticket_id, reason)
-
-
-def _failed(runtime: Runtime, tenant: str, ticket_id: str, raw: list[str], error: Exception) -> None:
+def failed(runtime: Runtime, tenant: str, ticket_id: str, raw: list[str], error: Exception) -> None:
+    """A ticket's failure: retried after a backoff, or its events dead-lettered once it had the attempts the
+    kind of failure deserves."""
     attempt = runtime.queue.record_failure(tenant, ticket_id)
     if attempt >= attempts_allowed(error):
         log.error(
@@ -203,12 +164,13 @@ def sweep(runtime: Runtime) -> None:
 
 
 def quiet(runtime: Runtime, tenant: str) -> bool:
-    """No event of the tenant waiting, held or queued as a job: what demos and tests wait for."""
+    """No event of the tenant waiting, held, or queued as a drain: what demos and tests wait for."""
     backlog = runtime.queue.backlog(tenant)
-    jobs = runtime.jobs
-    return (
-        backlog["ready"] == 0 and backlog["processing"] == 0 and jobs.count == 0 and not jobs.started_job_registry.count
-    )
+    if backlog["ready"] or backlog["processing"]:
+        return False
+    if runtime.queue.hand_over:
+        return runtime.queue.tokens_waiting(tenant) == 0
+    return runtime.jobs.count == 0 and not runtime.jobs.started_job_registry.count
 
 
 def wait_quiet(runtime: Runtime, tenant: str, timeout: float = 10.0) -> bool:

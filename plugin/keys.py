@@ -48,6 +48,11 @@ def drainers(tenant: str) -> str:
     return tenant_key(tenant, "drainers")
 
 
+def hand_over(tenant: str) -> str:
+    """Drain tokens waiting for a worker that serves the ready sets itself (a cluster: no RQ), a list."""
+    return tenant_key(tenant, "drains")
+
+
 def attempts(tenant: str) -> str:
     return tenant_key(tenant, "attempts")
 
@@ -80,6 +85,30 @@ def metrics(tenant: str) -> str:
     return tenant_key(tenant, "metrics")
 
 
+KPI_DAYS_KEPT = 400
+"""How long daily KPI aggregates are kept: a year of history for the dashboard, and some."""
+
+
+def kpi_day(tenant: str, day: str) -> str:
+    """The day's KPI counters (a hash; rules.kpi says what each field means)."""
+    return tenant_key(tenant, "kpi", day)
+
+
+def kpi_values(tenant: str, day: str, series: str) -> str:
+    """The day's durations of one series (a list of hours: resolution, time in tier, ...)."""
+    return tenant_key(tenant, "kpi", f"{day}:{series}")
+
+
+def kpi_series(tenant: str, day: str) -> str:
+    """The names of the day's duration series (a set), so a report finds them without a scan."""
+    return tenant_key(tenant, "kpi", f"{day}:series")
+
+
+def history(tenant: str, kind: str, record_id: str) -> str:
+    """When this organization's / requester's tickets became critical (a sorted set: ticket -> instant)."""
+    return tenant_key(tenant, "history", f"{kind}:{record_id}")
+
+
 def timers(tenant: str) -> str:
     """The namespace of the tenant's timer store (`<namespace>:timers:pending`, ...; see plugin.timers)."""
     return tenant_prefix(tenant)
@@ -93,3 +122,34 @@ def checkpoint(tenant: str, command: str) -> str:
 def as_text(value: bytes | str) -> str:
     """Redis answers bytes (or str with decode_responses); keys and ids are UTF-8 text either way."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def incidents(tenant: str) -> str:
+    """Every incident of the tenant, open or closed: incident id -> its record (JSON)."""
+    return tenant_key(tenant, "incidents")
+
+
+def open_incidents(tenant: str) -> str:
+    """Incident rule id -> the id of its open incident (what a worker reads before deciding a ticket)."""
+    return tenant_key(tenant, "incidents", "open")
+
+
+def incident_tickets(tenant: str) -> str:
+    """Ticket id -> the incident it belongs to (so its own rules know it is one of many)."""
+    return tenant_key(tenant, "incidents", "tickets")
+
+
+def incident_problems(tenant: str) -> str:
+    """Problem ticket id -> the incident it belongs to."""
+    return tenant_key(tenant, "incidents", "problems")
+
+
+def incident_members(tenant: str, incident_id: str, kind: str) -> str:
+    """An incident's tickets: `pending` (hash: ticket -> who to tell, awaiting the bulk notice), `notified` and
+    `resolved` (sets: told, and sent the resolution)."""
+    return tenant_key(tenant, "incident", f"{incident_id}:{kind}")
+
+
+def detector(tenant: str, rule_id: str) -> str:
+    """Tickets that matched an incident rule's trigger, scored by when (trimmed to the rule's window)."""
+    return tenant_key(tenant, "detector", rule_id)

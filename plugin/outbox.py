@@ -3,6 +3,8 @@
 Re-deciding after our own first PUT would see the ticket already in its new group and hold the rest back
 (the note would never be posted). So a crash, a timeout or a 409 after a partial write resumes the saved
 plan: fields are re-diffed against the fresh ticket, comments already sent are skipped by the ledger.
+The plan is saved with the comments' "sending" marks in one round trip (plugin.ledger.PassLedger), read back
+with the ticket's claim and dropped by its finish (plugin.queue).
 """
 
 from __future__ import annotations
@@ -11,10 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import redis
-
-from escalator.plugin import keys
-from escalator.rules.plan import Plan, PlannedComment
+from escalator.rules.plan import Plan, PlannedAction, PlannedComment
 from escalator.rules.policy import Unit
 from escalator.rules.state import TicketState
 
@@ -45,22 +44,11 @@ class PendingDecision:
                 add_tags=list(plan.get("add_tags", [])),
                 remove_tags=list(plan.get("remove_tags", [])),
                 comments=[PlannedComment(**comment) for comment in plan.get("comments", [])],
+                followers=list(plan.get("followers", [])),
                 reasons=list(plan.get("reasons", [])),
+                actions=[PlannedAction(**action) for action in plan.get("actions", [])],
             ),
             state=TicketState.from_dict(data["state"]),
             consumed=int(data["consumed"]),
             dead=[(str(raw), str(error)) for raw, error in data.get("dead", [])],
         )
-
-
-def load(client: redis.Redis, tenant: str, ticket_id: str) -> PendingDecision | None:
-    raw = client.get(keys.outbox(tenant, ticket_id))
-    return PendingDecision.from_json(raw) if raw else None
-
-
-def save(client: redis.Redis, tenant: str, ticket_id: str, decision: PendingDecision) -> None:
-    client.set(keys.outbox(tenant, ticket_id), decision.to_json())
-
-
-def discard(client: redis.Redis, tenant: str, ticket_id: str) -> None:
-    client.delete(keys.outbox(tenant, ticket_id))

@@ -2,9 +2,12 @@
 
 A delivery is deduplicated and queued in one atomic script, so a 202 always means "durably queued" and a
 repeat is never queued twice. Events wait in a per-ticket inbox; a ticket with events sits in the tenant's
-`ready` set until a drain job claims it under a lease (one worker per ticket, so events apply in order).
-RQ carries only the drain jobs, which work through many tickets each: queueing cost does not scale with
-events, and a crashed worker's lease simply expires and the ticket is claimed again.
+`ready` set until a drain claims it under a lease (one worker per ticket, so events apply in order). A drain
+is started by a drain token: an RQ job carries it on one server or Sentinel; on a cluster (where RQ cannot
+run) workers take tokens from the tenant's hand-over list themselves (plugin.dispatch). Either way a drain
+works through many tickets, in batches: one round trip claims a batch with everything needed to decide on
+it, one records the whole batch (plugin.queue_scripts). A crashed worker's lease simply expires and its
+tickets are claimed again.
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from escalator.plugin import keys
+from escalator.plugin import keys, queue_scripts
+from escalator.plugin.finishing import Finish, Finished, Op, finish_args
 from escalator.plugin.leases import DRAINER_LEASE_SECONDS, TICKET_LEASE_SECONDS, HeldLeases, Lease
-from escalator.plugin.timers import ARM_LUA, CANCEL_LUA, TimerStore
+from escalator.plugin.ledger import LEDGER_SECONDS
+from escalator.plugin.timers import TimerStore
 from escalator.rules.model import TicketEvent
+
+__all__ = ["Claimed", "DeadLetter", "EventQueue", "Finish", "Finished", "Offer", "Op"]
 
 DEDUPE_SECONDS = 7 * 24 * 3600
 """How long a delivery id is remembered: longer than any vendor's retry schedule (Freshdesk: ~1.5 h)."""
@@ -29,110 +36,12 @@ JOURNAL_LENGTH = 200
 """Decisions kept per ticket (newest first): what fired, what was held back, why."""
 MAX_ATTEMPTS = 10
 """Processing attempts per ticket before its events go to the dead-letter list (about 1.5 h of backoff)."""
-
-# KEYS: dedupe, inbox, ready, drainers ; ARGV: ttl, event_json, ticket, now, max_drainers, token, lease_until
-# Returns 0 for a repeat delivery, 1 when queued, 2 when queued and the caller holds a new drain token.
-_INTAKE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[4])
-if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[5]) then return 1 end
-redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
-return 2
-"""
-
-# KEYS: ready, processing, drainers ; ARGV: now, lease_until, drain token ('' none), token lease_until,
-# then the key prefixes of inbox, state and outbox (+ ticket id). One round trip: renew the drain slot, lease
-# the first due ticket no one holds, and read everything a worker needs to decide on it.
-_CLAIM = """
-if ARGV[3] ~= '' then redis.call('ZADD', KEYS[3], 'XX', ARGV[4], ARGV[3]) end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 64)
-for _, ticket in ipairs(due) do
-  if not redis.call('ZSCORE', KEYS[2], ticket) then
-    redis.call('ZREM', KEYS[1], ticket)
-    redis.call('ZADD', KEYS[2], ARGV[2], ticket)
-    return {ticket, redis.call('LRANGE', ARGV[5] .. ticket, 0, -1),
-            redis.call('GET', ARGV[6] .. ticket) or '', redis.call('GET', ARGV[7] .. ticket) or ''}
-  end
-end
-return false
-"""
-
-# KEYS: 1 processing, 2 inbox, 3 ready, 4 state, 5 outbox, 6 dead, 7 attempts, 8 journal, 9 metrics,
-#       10-12 the tenant's timers (pending, inflight, inflight_due)
-# ARGV: 1 ticket, 2 consumed, 3 state json ('' keeps it), 4 now, 5 timer wake channel, 6 journal entry ('' none),
-#       7 journal length, 8 dead letters n, 9 counter pairs n, 10 timer (due, key) pairs n, 11 timers to cancel n,
-#       then the dead letters, the (name, increment) pairs, the (due, key) pairs and the keys to cancel.
-# Everything a finished ticket changes, in one step: nothing is half-recorded after a crash.
-_FINISH = (
-    ARM_LUA
-    + CANCEL_LUA
-    + """
-redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
-if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) end
-redis.call('DEL', KEYS[5])
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[7], ARGV[1])
-if ARGV[6] ~= '' then
-  redis.call('LPUSH', KEYS[8], ARGV[6])
-  redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[7]) - 1)
-end
-local at = 11
-for i = 1, tonumber(ARGV[8]) do redis.call('RPUSH', KEYS[6], ARGV[at + i]) end
-at = at + tonumber(ARGV[8])
-for i = 1, tonumber(ARGV[9]) do
-  redis.call('HINCRBY', KEYS[9], ARGV[at + 2 * i - 1], ARGV[at + 2 * i])
-end
-at = at + 2 * tonumber(ARGV[9])
-local items = {}
-for i = 1, 2 * tonumber(ARGV[10]) do items[i] = ARGV[at + i] end
-at = at + 2 * tonumber(ARGV[10])
-for i = 1, tonumber(ARGV[11]) do cancel_timer(KEYS[10], KEYS[11], KEYS[12], ARGV[at + i]) end
-arm_timers(KEYS[10], ARGV[5], items)
-if redis.call('LLEN', KEYS[2]) > 0 then redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[1]) end
-return 1
-"""
-)
-
-# KEYS: dead, ready ; ARGV: now, inbox key prefix, then (dead-letter entry, ticket id, event json) triples.
-# An entry another replay already took (LREM finds nothing) is skipped, so a replay never queues twice.
-_REPLAY = """
-local moved = 0
-for i = 3, #ARGV, 3 do
-  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
-    redis.call('RPUSH', ARGV[2] .. ARGV[i + 1], ARGV[i + 2])
-    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i + 1])
-    moved = moved + 1
-  end
-end
-return moved
-"""
-
-# KEYS: processing, ready ; ARGV: ticket, not_before
-_DEFER = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-return 1
-"""
-
-# KEYS: drainers ; ARGV: now, max, token, lease_until
-_ACQUIRE_DRAINER = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-return 1
-"""
-
-# KEYS: processing, ready ; ARGV: now -- leases of crashed workers go back to ready
-_RECLAIM = """
-local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-for _, ticket in ipairs(stale) do
-  redis.call('ZREM', KEYS[1], ticket)
-  redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ticket)
-end
-return #stale
-"""
+CLAIM_BATCH = 32
+"""Tickets one claim leases: enough to spread a round trip over many quick decisions, few enough that a
+batch holding a slow write-back delays little else (finished tickets are recorded as the batch goes on)."""
+WAKE_CHANNEL = f"{keys.PREFIX}:drains:wake"
+"""Where new drain tokens are announced (by tenant name) to workers that serve the ready sets themselves.
+Plain PUBLISH reaches every node of a cluster, so one subscription anywhere hears every tenant."""
 
 
 @dataclass(frozen=True)
@@ -168,24 +77,8 @@ class Claimed:
     aside alone)."""
     state_json: str
     outbox_json: str
-
-
-@dataclass
-class Finish:
-    """What a finished ticket changes (see `EventQueue.finish`)."""
-
-    state_json: str = ""
-    """The ticket's new state ('' keeps the old one)."""
-    dead: Sequence[tuple[str, str]] = ()
-    """(raw event, error) to dead-letter."""
-    attempts: int | None = None
-    journal: str = ""
-    """A journal entry (JSON) for the decision, '' for none."""
-    counters: Mapping[str, int] = field(default_factory=dict)
-    arm: Sequence[tuple[str, float]] = ()
-    """(timer key, due) to arm or move."""
-    cancel: Sequence[str] = ()
-    """Timer keys to cancel."""
+    ledger: Mapping[str, str] | None = None
+    """Its comment ledger (key -> "sending"/"sent") as the claim found it; None when not read."""
 
 
 @dataclass(frozen=True)
@@ -193,61 +86,111 @@ class Offer:
     accepted: bool
     """False for a delivery seen before (answered 200, nothing queued)."""
     drain_token: str | None = None
+    """A new drain token the caller must hand to an RQ job (None: none, or already handed over in Redis)."""
+
+
+@dataclass(frozen=True)
+class Counting:
+    """Counters an intake call bumps in the tenant's metrics hash with the events it queues."""
+
+    accepted: str = ""
+    """Field counting queued events ('' none)."""
+    duplicate: str = ""
+    """Field counting repeats ('' none)."""
+    extra: Mapping[str, int] | None = None
+    """Further increments, whatever the outcome (e.g. how late fired timers were)."""
 
 
 class EventQueue:
-    def __init__(self, client: redis.Redis, *, max_drainers: int = 2) -> None:
+    def __init__(self, client: redis.Redis, *, max_drainers: int = 2, hand_over: bool = False) -> None:
+        """`hand_over`: new drain tokens go on the tenant's hand-over list (workers serve it without RQ: a
+        cluster) instead of back to the caller for an RQ job."""
         self.redis = client
         self.max_drainers = max_drainers
-        self._intake = client.register_script(_INTAKE)
-        self._claim = client.register_script(_CLAIM)
-        self._finish = client.register_script(_FINISH)
-        self._defer = client.register_script(_DEFER)
-        self._acquire = client.register_script(_ACQUIRE_DRAINER)
-        self._reclaim = client.register_script(_RECLAIM)
-        self._replay = client.register_script(_REPLAY)
+        self.hand_over = hand_over
+        self._intake = client.register_script(queue_scripts.INTAKE)
+        self._claim = client.register_script(queue_scripts.CLAIM)
+        self._finish = client.register_script(queue_scripts.FINISH)
+        self._defer = client.register_script(queue_scripts.DEFER)
+        self._acquire = client.register_script(queue_scripts.ACQUIRE_DRAINER)
+        self._reclaim = client.register_script(queue_scripts.RECLAIM)
+        self._replay = client.register_script(queue_scripts.REPLAY)
         self.leases = HeldLeases(client)
         """What this process holds: renewed while it works, handed back when it stops."""
 
     # --- receiver side -----------------------------------------------------------------------------------
 
-    def offer(self, tenant: str, event: TicketEvent) -> Offer:
+    def offer(self, tenant: str, event: TicketEvent, counting: Counting | None = None) -> Offer:
         """Queue the event unless this delivery was seen before, in one atomic step that also hands out a
-        drain token when fewer than `max_drainers` drains run (then the caller enqueues the drain job)."""
+        drain token when fewer than `max_drainers` drains run (and counts the outcome, if asked)."""
+        flags, token = self.offer_many(tenant, [event], counting)
+        return Offer(accepted=bool(flags[0]), drain_token=token)
+
+    def offer_many(
+        self, tenant: str, events: Sequence[TicketEvent], counting: Counting | None = None
+    ) -> tuple[list[bool], str | None]:
+        """Queue many events (timers, a reconciliation pass) in one step; returns which were queued (False:
+        seen before) and a drain token for an RQ job, if one was handed out."""
+        counting = counting or Counting()
         token, now = uuid.uuid4().hex, time.time()
-        outcome = self._intake(
-            keys=[
-                keys.dedupe(tenant, event.delivery_id),
-                keys.inbox(tenant, event.ticket_id),
-                keys.ready(tenant),
-                keys.drainers(tenant),
-            ],
+        extra = [item for name, n in (counting.extra or {}).items() if n for item in (name, n)]
+        triples = [item for event in events for item in (event.delivery_id, event.ticket_id, event.to_json())]
+        answer = self._intake(
+            keys=[keys.ready(tenant), keys.drainers(tenant), keys.metrics(tenant), keys.hand_over(tenant)],
             args=[
+                now,
                 DEDUPE_SECONDS,
-                event.to_json(),
-                event.ticket_id,
+                self.max_drainers,
+                token,
+                now + DRAINER_LEASE_SECONDS,
+                int(self.hand_over),
+                WAKE_CHANNEL,
+                tenant,
+                keys.dedupe(tenant, ""),
+                keys.inbox(tenant, ""),
+                counting.accepted,
+                counting.duplicate,
+                len(extra) // 2,
+                *extra,
+                *triples,
+            ],
+        )
+        handed = int(answer[-1]) == 2 and not self.hand_over
+        return [bool(int(flag)) for flag in answer[:-1]], token if handed else None
+
+    def acquire_drainer(self, tenant: str, *, keep: bool = False) -> str | None:
+        """A drain token if fewer than `max_drainers` run for the tenant, else None. In hand-over mode the token
+        is also put on the tenant's hand-over list for a worker to take, unless the caller `keep`s it (a drain
+        carrying on under a new token); otherwise the caller hands it to an RQ job."""
+        token = uuid.uuid4().hex
+        now = time.time()
+        got = self._acquire(
+            keys=[keys.drainers(tenant), keys.hand_over(tenant)],
+            args=[
                 now,
                 self.max_drainers,
                 token,
                 now + DRAINER_LEASE_SECONDS,
+                int(self.hand_over and not keep),
+                WAKE_CHANNEL,
+                tenant,
             ],
-        )
-        return Offer(accepted=bool(outcome), drain_token=token if outcome == 2 else None)
-
-    def acquire_drainer(self, tenant: str) -> str | None:
-        """A drain token if fewer than `max_drainers` run for the tenant; the caller enqueues the job."""
-        token = uuid.uuid4().hex
-        now = time.time()
-        got = self._acquire(
-            keys=[keys.drainers(tenant)], args=[now, self.max_drainers, token, now + DRAINER_LEASE_SECONDS]
         )
         return token if got else None
 
+    def take_token(self, tenant: str) -> str | None:
+        """A drain token waiting on the tenant's hand-over list (hand-over mode), or None."""
+        token: bytes | str | None = self.redis.lpop(keys.hand_over(tenant))  # type: ignore[assignment]
+        return keys.as_text(token) if token else None
+
+    def tokens_waiting(self, tenant: str) -> int:
+        return int(self.redis.llen(keys.hand_over(tenant)))
+
     # --- worker side -------------------------------------------------------------------------------------
 
-    def claim(self, tenant: str, token: str = "") -> Claimed | None:
-        """Lease the first due ticket nobody holds, with its inbox, state and saved plan (one round trip); the
-        drain `token`, if given, is renewed on the way."""
+    def claim_batch(self, tenant: str, token: str = "", limit: int = CLAIM_BATCH) -> list[Claimed]:
+        """Lease up to `limit` due tickets nobody holds, each with its inbox, state, saved plan and comment
+        ledger (one round trip); the drain `token`, if given, is renewed on the way."""
         now = time.time()
         until = now + TICKET_LEASE_SECONDS
         found = self._claim(
@@ -260,64 +203,82 @@ class EventQueue:
                 keys.inbox(tenant, ""),
                 keys.state(tenant, ""),
                 keys.outbox(tenant, ""),
+                keys.ledger(tenant, ""),
+                limit,
             ],
         )
-        if not found:
-            return None
-        ticket_id = keys.as_text(found[0])
-        self.leases.hold(Lease(tenant, ticket_id, ticket=True), until)
-        return Claimed(
-            ticket_id, [keys.as_text(raw) for raw in found[1]], keys.as_text(found[2]), keys.as_text(found[3])
-        )
+        claimed = []
+        for ticket, raw, state, saved, ledger in found:
+            ticket_id = keys.as_text(ticket)
+            self.leases.hold(Lease(tenant, ticket_id, ticket=True), until)
+            pairs = [keys.as_text(item) for item in ledger]
+            claimed.append(
+                Claimed(
+                    ticket_id,
+                    [keys.as_text(item) for item in raw],
+                    keys.as_text(state),
+                    keys.as_text(saved),
+                    dict(zip(pairs[::2], pairs[1::2], strict=True)),
+                )
+            )
+        return claimed
+
+    def claim(self, tenant: str, token: str = "") -> Claimed | None:
+        """Lease the first due ticket nobody holds (see `claim_batch`)."""
+        found = self.claim_batch(tenant, token, limit=1)
+        return found[0] if found else None
 
     def pending(self, tenant: str, ticket_id: str) -> list[TicketEvent]:
         return [TicketEvent.from_json(raw) for raw in self.redis.lrange(keys.inbox(tenant, ticket_id), 0, -1)]
 
-    def finish(self, tenant: str, ticket_id: str, consumed: int, done: Finish | None = None) -> None:
-        """Drop the applied events, save the ticket's state, clear its outbox and failure count, move poison
-        events to the dead letters, journal the decision, count it and re-arm the ticket's timers, in one
-        step; requeue the ticket if more events arrived meanwhile."""
-        done = done or Finish()
+    def finish_many(self, tenant: str, finished: Sequence[Finished]) -> None:
+        """For every finished ticket, in one step: drop its applied events, save its state, clear its saved
+        plan and failure count, record the comments sent, journal the decision; for the batch: move poison
+        events to the dead letters, count, update KPI aggregates and re-arm timers. Tickets that received
+        more events meanwhile are ready again at once."""
+        if not finished:
+            return
         timers = TimerStore(self.redis, keys.timers(tenant))
-        dead = [_dead_letter(raw, error, done.attempts) for raw, error in done.dead]
-        counters = [item for name, value in done.counters.items() if value for item in (name, value)]
-        arm = [item for key, due in done.arm for item in (due, key)]
+        counts, rest = finish_args(finished)
         self._finish(
             keys=[
                 keys.processing(tenant),
-                keys.inbox(tenant, ticket_id),
                 keys.ready(tenant),
-                keys.state(tenant, ticket_id),
-                keys.outbox(tenant, ticket_id),
                 keys.dead_letters(tenant),
                 keys.attempts(tenant),
-                keys.journal(tenant, ticket_id),
-                keys.metrics(tenant),
                 *timers.keys(),
             ],
             args=[
-                ticket_id,
-                consumed,
-                done.state_json,
                 time.time(),
                 timers.wake_channel,
-                done.journal,
                 JOURNAL_LENGTH,
-                len(dead),
-                len(counters) // 2,
-                len(arm) // 2,
-                len(done.cancel),
-                *dead,
-                *counters,
-                *arm,
-                *done.cancel,
+                LEDGER_SECONDS,
+                keys.inbox(tenant, ""),
+                keys.state(tenant, ""),
+                keys.outbox(tenant, ""),
+                keys.journal(tenant, ""),
+                keys.ledger(tenant, ""),
+                *counts,
+                *rest,
             ],
         )
-        self._let_go(tenant, ticket_id)
+        for item in finished:
+            self._let_go(tenant, item.ticket_id)
+
+    def finish(self, tenant: str, ticket_id: str, consumed: int, done: Finish | None = None) -> None:
+        """One ticket's `finish_many`."""
+        self.finish_many(tenant, [Finished(ticket_id, consumed, done or Finish())])
 
     def defer(self, tenant: str, ticket_id: str, delay: float) -> None:
-        self._defer(keys=[keys.processing(tenant), keys.ready(tenant)], args=[ticket_id, time.time() + delay])
-        self._let_go(tenant, ticket_id)
+        self.defer_many(tenant, [ticket_id], delay)
+
+    def defer_many(self, tenant: str, tickets: Sequence[str], delay: float = 0.0) -> None:
+        """Hand leased tickets back, to be taken again after `delay` seconds (0: by anyone, at once)."""
+        if not tickets:
+            return
+        self._defer(keys=[keys.processing(tenant), keys.ready(tenant)], args=[time.time() + delay, *tickets])
+        for ticket_id in tickets:
+            self._let_go(tenant, ticket_id)
 
     def record_failure(self, tenant: str, ticket_id: str) -> int:
         return int(self.redis.hincrby(keys.attempts(tenant), ticket_id, 1))
@@ -352,8 +313,10 @@ class EventQueue:
     def release_drainer(self, tenant: str, token: str) -> bool:
         """Give the token back; True when due work remains and the caller should try to carry on."""
         self.leases.let_go(Lease(tenant, token, ticket=False))
-        self.redis.zrem(keys.drainers(tenant), token)
-        return bool(self.redis.zcount(keys.ready(tenant), "-inf", time.time()))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(keys.drainers(tenant), token)
+        pipe.zcount(keys.ready(tenant), "-inf", time.time())
+        return bool(pipe.execute()[1])
 
     def hold_drainer(self, tenant: str, token: str) -> None:
         """This process now works under `token` (renewed with its tickets, handed back if it stops)."""
@@ -371,17 +334,9 @@ class EventQueue:
         return int(self.redis.zcount(keys.ready(tenant), "-inf", time.time()))
 
     def backlog(self, tenant: str) -> dict[str, int]:
-        return {
-            "ready": int(self.redis.zcard(keys.ready(tenant))),
-            "processing": int(self.redis.zcard(keys.processing(tenant))),
-            "dead": int(self.redis.llen(keys.dead_letters(tenant))),
-        }
-
-
-def _dead_letter(raw: Any, error: str, attempts: int | None = None) -> str:
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    try:
-        event: Any = json.loads(text)
-    except ValueError:
-        event = {"unreadable": text[:2000]}  # kept as text: an admin can still see what it was
-    return json.dumps({"error": error[:2000], "event": event, "buried_at": time.time(), "attempts": attempts})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(keys.ready(tenant))
+        pipe.zcard(keys.processing(tenant))
+        pipe.llen(keys.dead_letters(tenant))
+        ready, processing, dead = pipe.execute()
+        return {"ready": int(ready), "processing": int(processing), "dead": int(dead)}

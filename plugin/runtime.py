@@ -3,6 +3,9 @@
 The webhook receiver and the workers each build one. RQ runs jobs by import path (`escalator.plugin.jobs.
 drain`), so a drain job finds its process's runtime through `current()`: the worker assembly installs it,
 and a bare `escalator worker` process builds it from ESCALATOR_CONFIG and REDIS_URL on first use.
+
+On a Redis Cluster RQ cannot run (its commands span keys of many slots), so drain tokens are handed over in
+Redis instead, on a per-tenant list workers serve themselves (`hand_over`, plugin.dispatch).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis
 from rq import Queue
@@ -18,8 +21,9 @@ from rq import Queue
 from escalator.connectors.base import Connector, DeskClient
 from escalator.plugin import keys
 from escalator.plugin.config import Config, TenantConfig
+from escalator.plugin.connection import is_cluster
 from escalator.plugin.logs import Outage
-from escalator.plugin.queue import EventQueue
+from escalator.plugin.queue import Counting, EventQueue
 from escalator.plugin.tenancy import TenantContext, Tenants
 from escalator.plugin.timers import TimerStore
 from escalator.rules.model import TicketEvent
@@ -46,7 +50,9 @@ class Runtime:
         self.config = config
         self.redis = client
         self.listener = listener if listener is not None else client
-        self.queue = EventQueue(client, max_drainers=max_drainers)
+        self.hand_over = is_cluster(client)
+        """Drain tokens wait in Redis for workers (a cluster) rather than travel as RQ jobs."""
+        self.queue = EventQueue(client, max_drainers=max_drainers, hand_over=self.hand_over)
         self.jobs = Queue(QUEUE_NAME, connection=client, default_timeout=JOB_TIMEOUT_SECONDS)
         self.stopping = threading.Event()
         """Set when the process must stop: drains hand their tickets back, vendor calls are not retried."""
@@ -82,19 +88,31 @@ class Runtime:
 
     # --- the event queue -------------------------------------------------------------------------------------
 
-    def accept(self, tenant: str, event: TicketEvent) -> bool:
-        """Queue an event (webhook, timer, reconciliation) durably; False when it was a repeat delivery."""
-        offer = self.queue.offer(tenant, event)
+    def accept(self, tenant: str, event: TicketEvent, counting: Counting | None = None) -> bool:
+        """Queue an event (webhook, timer, reconciliation) durably; False when it was a repeat delivery.
+        `counting`: metrics counters to bump in the same step (the receiver counts its answers so)."""
+        offer = self.queue.offer(tenant, event, counting)
         if offer.drain_token is not None:
             self._enqueue_drain(tenant, offer.drain_token)
         return offer.accepted
 
+    def accept_many(self, tenant: str, events: Sequence[TicketEvent], counting: Counting | None = None) -> list[bool]:
+        """`accept` for many events of one tenant in one round trip (fired timers, a reconciliation pass)."""
+        if not events:
+            return []
+        queued, token = self.queue.offer_many(tenant, events, counting)
+        if token is not None:
+            self._enqueue_drain(tenant, token)
+        return queued
+
     def wake(self, tenant: str) -> bool:
-        """Make sure a drain job will look at the tenant's ready tickets; True if one was enqueued."""
+        """Make sure a drain will look at the tenant's ready tickets; True if one was started (an RQ job, or a
+        token handed over to the workers)."""
         token = self.queue.acquire_drainer(tenant)
         if token is None:
             return False
-        self._enqueue_drain(tenant, token)
+        if not self.hand_over:
+            self._enqueue_drain(tenant, token)
         return True
 
     def _enqueue_drain(self, tenant: str, token: str) -> None:

@@ -16,8 +16,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from escalator.connectors.base import Inbound
 from escalator.connectors.errors import WebhookRejected
 from escalator.connectors.registry import CONNECTORS
+from escalator.plugin import keys
 from escalator.plugin.logs import throttled
-from escalator.plugin.metrics import prometheus
+from escalator.plugin.prometheus import CONTENT_TYPE, exposition, read, webhook_field
+from escalator.plugin.queue import Counting
 from escalator.plugin.runtime import Runtime
 from escalator.rules.model import TicketEvent
 
@@ -32,6 +34,9 @@ FUTURE_SKEW = timedelta(days=1)
 """An event dated further ahead than this is not a real delivery; queued, it would move a ticket's clocks
 (anchors only move forward) and its timers into a future that never comes."""
 MAX_ID_LENGTH = 256
+
+ANSWER_COUNTS = Counting(accepted=webhook_field("accepted", 202), duplicate=webhook_field("duplicate", 200))
+"""How the intake step counts a queued event and a repeat delivery for `GET /metrics`."""
 
 blueprint = Blueprint("webhooks", __name__)
 
@@ -56,6 +61,8 @@ def receive(vendor: str, tenant: str) -> tuple[Response, int]:
     connector = CONNECTORS.get(vendor)
     config = runtime.config.tenants.get(tenant)
     if connector is None or config is None or config.vendor != vendor:
+        if config is not None:
+            _count(runtime, tenant, "refused", 404)
         return _answer(404, error="unknown tenant or vendor")
     try:
         body = _read_body()
@@ -66,12 +73,23 @@ def receive(vendor: str, tenant: str) -> tuple[Response, int]:
             _check_event(inbound.event, datetime.now(UTC))
     except WebhookRejected as rejection:
         log.info("webhook for %s refused (%d): %s", tenant, rejection.status, rejection.reason)
+        _count(runtime, tenant, "refused", rejection.status)
         return _answer(rejection.status, error=rejection.reason)
     if inbound.event is None:
+        _count(runtime, tenant, "ignored", 200)
         return _answer(200, status="ignored", reason=inbound.ignored)
-    if not runtime.accept(tenant, inbound.event):  # a Redis error here is answered 503 (see unavailable())
+    # Queued and counted in one step (one round trip); a Redis error here is answered 503 (see unavailable()).
+    if not runtime.accept(tenant, inbound.event, ANSWER_COUNTS):
         return _answer(200, status="duplicate")
     return _answer(202, status="accepted", event=inbound.event.kind, ticket=inbound.event.ticket_id)
+
+
+def _count(runtime: Runtime, tenant: str, outcome: str, status: int) -> None:
+    """Count the answer for `GET /metrics` (one HINCRBY); a Redis outage never turns it into a failure."""
+    try:
+        runtime.redis.hincrby(keys.metrics(tenant), webhook_field(outcome, status), 1)
+    except redis.RedisError as error:
+        throttled(log, logging.WARNING, "webhook count", "webhook outcome not counted (Redis): %s", error)
 
 
 def _parse(parse: Callable[[bytes, Mapping[str, str]], Inbound], body: bytes, headers: Mapping[str, str]) -> Inbound:
@@ -124,11 +142,13 @@ def healthz() -> tuple[Response, int]:
 
 @health.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format: per-tenant counters, queue backlog and armed timers."""
+    """Prometheus text format (plugin.prometheus): counters, histograms, queue, timers, workers, reconciliation."""
     runtime: Runtime = current_app.extensions["escalator"]
-    tenants = sorted(runtime.config.tenants)
-    text = prometheus(runtime.redis, tenants, sum(runtime.timers(tenant).count() for tenant in tenants))
-    return Response(text, mimetype="text/plain; version=0.0.4")
+    tenants = [
+        (name, runtime.timers(name).pending_key, runtime.config.tenants[name].reconcile_every)
+        for name in sorted(runtime.config.tenants)
+    ]
+    return Response(exposition(read(runtime.redis, tenants, runtime.jobs)), content_type=CONTENT_TYPE)
 
 
 @health.get("/readyz")

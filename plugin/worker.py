@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -128,9 +129,19 @@ class WorkerService:
 
             self.threads.append(start_reconciler(self.runtime, self._stop))
 
+    def warm_up(self) -> None:
+        """Load every tenant's policy and build its client now, not on the first event: a first load takes
+        about a second (calendars, holidays, templates), which would otherwise land on a ticket's latency."""
+        for tenant in self.runtime.config.tenants:
+            try:
+                self.runtime.context(tenant)
+            except Exception as error:  # the drain reports it again, per ticket, with retries
+                log.error("tenant %s cannot be prepared yet: %s", tenant, error)
+
     def run(self, *, burst: bool = False) -> int:
         """`escalator worker`: everything, RQ's loop in this (the main) thread; returns the exit code."""
         install(self.runtime)
+        self.warm_up()
         self.start_background()
         try:
             self.run_rq(burst=burst)
@@ -156,7 +167,11 @@ class WorkerService:
 
     def run_rq(self, *, burst: bool = False) -> None:
         """RQ's work loop, restarted until a stop is requested: RQ returns on a Redis timeout or an unexpected
-        error (and its teardown may raise too); neither may end the worker."""
+        error (and its teardown may raise too); neither may end the worker. On a Redis Cluster, where RQ cannot
+        run, the worker serves the tenants' hand-over lists instead (plugin.dispatch)."""
+        if self.runtime.hand_over:
+            self._serve_hand_over(burst=burst)
+            return
         rq_log = logging.getLogger("rq.worker")
         rq_log.addFilter(self._filter)
         backoff = 0.5
@@ -179,6 +194,19 @@ class WorkerService:
             rq_log.removeFilter(self._filter)
             if self.in_thread:
                 self._rq = None
+
+    def _serve_hand_over(self, *, burst: bool) -> None:
+        from escalator.plugin.dispatch import HandOverLoop
+
+        if not self.in_thread:  # RQ installs these itself; without it the main thread needs its own
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda signum, frame: self.begin_stop())
+        loop = HandOverLoop(self.runtime, self._stop)
+        if burst:
+            while loop.serve(None):
+                continue
+            return
+        loop.run()
 
     def _wait_for_redis(self, backoff: float) -> float:
         """Wait (capped, jittered) until Redis answers; returns the next backoff to use."""
@@ -228,7 +256,7 @@ class WorkerService:
         """Stop taking work: drains hand back what they hold, vendor calls are not retried, loops end."""
         if self.runtime.stopping.is_set():
             return
-        log.warning("stopping: finishing the ticket at hand (at most %.0fs)", self.grace)
+        log.info("stopping: finishing the ticket at hand (at most %.0fs)", self.grace)
         self.runtime.stopping.set()
         self._stop.set()
         if self._rq is not None and self.in_thread:

@@ -140,3 +140,23 @@ def test_compose_runs_redis_as_a_database_beside_the_receiver_and_a_worker() -> 
     for name in ("receiver", "worker"):
         grace = int(services[name]["stop_grace_period"].removesuffix("s"))
         assert grace > GRACE_SECONDS + 2, "Docker's SIGKILL comes after the worker's own graceful stop"
+
+
+def test_compose_runs_the_receiver_on_every_core_under_gunicorn() -> None:
+    """The receiver's WSGI app under gunicorn with the shipped settings, on the port the image exposes and
+    the Dockerfile's health check probes; the worker keeps the image's own entry point."""
+    receiver = compose()["services"]["receiver"]
+    assert receiver["entrypoint"] == ["gunicorn"]
+    command = receiver["command"]
+    assert command[-1] == "escalator.plugin.wsgi:app"
+    assert command[command.index("-c") + 1] == "python:escalator.plugin.gunicorn_conf"
+    port = next(arguments for keyword, arguments in final_stage() if keyword == "EXPOSE")
+    assert command[command.index("--bind") + 1] == f"0.0.0.0:{port}"
+    assert "entrypoint" not in compose()["services"]["worker"]
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(item.startswith("gunicorn") for item in dependencies), "gunicorn is installed with the package"
+
+    from escalator.plugin import gunicorn_conf
+
+    assert gunicorn_conf.worker_class == "gthread" and gunicorn_conf.workers >= 1
+    assert gunicorn_conf.graceful_timeout < int(receiver["stop_grace_period"].removesuffix("s"))

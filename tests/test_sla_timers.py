@@ -109,7 +109,9 @@ def test_pending_ticket_clock_stands_still_and_resumes_on_reopen(live: Pipeline)
     wait_for(lambda: clock(live, ticket_id).get("running_since") is None)
     paused = clock(live, ticket_id)
     assert 0 < paused["elapsed"] < 2.0
-    time.sleep(4.5)  # longer than the whole target: a waiting ticket's clock stands still
+    # A waiting ticket's clock stands still: no SLA timer is armed, and an hour on nothing would fire for it.
+    assert not any(name.startswith("sla:") for name in state_of(live, ticket_id).get("timers", {}))
+    assert due_within(live, 3600, ticket_id) == []
     assert live.writes(ticket_id) == []
     assert clock(live, ticket_id)["elapsed"] == paused["elapsed"]
 
@@ -169,6 +171,13 @@ def state_of(pipe: Pipeline, ticket_id: int) -> dict[str, Any]:
     return dict(json.loads(pipe.redis.get(keys.state(TENANT, str(ticket_id))) or "{}"))
 
 
+def due_within(pipe: Pipeline, seconds: float, ticket_id: int) -> list[str]:
+    """The ticket's timers that would fire within `seconds` (read from the store, nothing fired or changed)."""
+    timers = pipe.runtime.timers(TENANT)
+    due = pipe.redis.zrangebyscore(timers.pending_key, "-inf", time.time() + seconds)
+    return [keys.as_text(key) for key in due if f":{ticket_id}:" in keys.as_text(key)]
+
+
 def test_elapsed_trigger_fires_once_per_anchor_and_rearms_when_it_moves(idle: Pipeline) -> None:
     requester = idle.desk.add_user("Jane Doe", "jane@globex.example")
     ticket_id = int(idle.desk.create_ticket("Export broken", "The export fails", requester)["id"])
@@ -181,7 +190,8 @@ def test_elapsed_trigger_fires_once_per_anchor_and_rearms_when_it_moves(idle: Pi
     assert idle.writes(ticket_id)[0]["group_id"] == 102
     assert first_anchor.timestamp() + 2.0 <= idle.writes_at[0] < first_anchor.timestamp() + 3.0
     idle.deliver_pending()  # our own update echoes back: not activity, the anchor stays
-    time.sleep(2.5)
+    wait_for(lambda: sum(idle.runtime.queue.backlog(TENANT).values()) == 0)
+    assert due_within(idle, 3600, ticket_id) == [], "fired once for this anchor: nothing armed for it again"
     assert len(idle.writes(ticket_id)) == 1, "once per anchor value"
 
     idle.desk.customer_comment(ticket_id, "Still broken")
@@ -206,7 +216,13 @@ def test_trigger_due_while_its_condition_is_false_is_looked_at_again_after_activ
     idle.desk.add_comment(ticket_id, "We are looking into it", public=True, author_id=901)
     idle.desk.agent_update(ticket_id, status="pending")  # waiting on the customer when `silence` comes due
     idle.deliver_pending()
-    wait_for(lambda: "silence" in state_of(idle, ticket_id).get("checked", {}), timeout=10)
+    wait_for(lambda: state_of(idle, ticket_id).get("status") == "pending")
+    # `silence` cannot fire while the ticket waits on the customer: its timer is not even armed.
+    assert not any("silence" in name for name in state_of(idle, ticket_id).get("timers", {}))
+    assert due_within(idle, 3600, ticket_id) == []
+    replied = parse_instant(state_of(idle, ticket_id)["anchors"]["public_reply"])
+    assert replied is not None
+    time.sleep(max(0.0, replied.timestamp() + 2.1 - time.time()))  # live timers: let `silence` come due
     assert not [w for w in idle.writes(ticket_id) if w.get("comment")]
     idle.desk.agent_update(ticket_id, status="open")  # activity: `silence` gets another look at once
     reopened = time.time()

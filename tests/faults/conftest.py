@@ -30,9 +30,8 @@ from typing import Any
 import pytest
 import requests
 
-from escalator.plugin.demo import seed_policy_path
 from tests.conftest import RedisServer, _free_port
-from tests.support import signed_headers
+from tests.support import V1_POLICY, signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 ESCALATOR = [sys.executable, "-m", "escalator.plugin.cli"]
@@ -223,7 +222,7 @@ def _config(path: Path, desks: dict[str, Desk]) -> None:
             "base_url": desk.url,
             "auth": {"email": "escalator@acme.example", "api_token": "token"},
             "webhook_secret": TENANTS[tenant][1],
-            "rules": str(seed_policy_path()),
+            "rules": str(V1_POLICY),
             "reconcile": {"every": "off"},
             # The fakes enforce no budget; the default (Zendesk's smallest plan, 100 updates a minute) would
             # only make the scenarios wait for the limiter.

@@ -1,0 +1,188 @@
+"""The batched hot path on real Redis: what an event costs in Redis round trips, and that batching never mixes
+one ticket's fate with another's (a failure, a stop request, a burst of timers).
+
+Round trips are counted at the client's socket (every `send` of a request or a pipeline is one), with a
+redis-py connection class that counts them: what a worker waits for, as opposed to the work Redis does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from rq import SimpleWorker
+
+from escalator.fakedesk.zendesk import FakeZendesk
+from escalator.plugin import keys
+from escalator.plugin.app import create_app
+from escalator.plugin.batches import work_batch
+from escalator.plugin.clock import fire
+from escalator.plugin.config import Config
+from escalator.plugin.jobs import failed, quiet
+from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
+from escalator.plugin.timers import FiredTimer
+from escalator.rules.state import Escalation, TicketState
+from tests.support import TENANT, Pipeline, tenant_config
+
+
+class CountingConnection(redis.Connection):
+    """Counts requests sent (a pipeline is one): round trips."""
+
+    sent = 0
+    lock = threading.Lock()
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        with CountingConnection.lock:
+            CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def round_trips() -> int:
+    return CountingConnection.sent
+
+
+@pytest.fixture
+def counted(redis_url: str, desk: FakeZendesk) -> Iterator[Pipeline]:
+    """A pipeline whose runtime's Redis client counts its round trips."""
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    connection = redis.Redis(connection_pool=pool)
+    runtime = Runtime(Config(tenants={TENANT: tenant_config(desk.base_url)}), connection)
+    install(runtime)
+    try:
+        yield Pipeline(desk, runtime, create_app(runtime).test_client(), connection)
+    finally:
+        install(None)
+        connection.close()
+
+
+def how_to_tickets(pipe: Pipeline, count: int) -> list[int]:
+    bob = pipe.desk.add_user("Bob Stone", "bob@globex.example")
+    return [int(pipe.desk.create_ticket(f"Question {n}", "How do I export?", bob)["id"]) for n in range(count)]
+
+
+def drain_rq(pipe: Pipeline, redis_url: str) -> None:
+    """RQ's own worker on its own (uncounted) connection: the drain job's Redis calls go through the
+    runtime's counted client, RQ's bookkeeping does not."""
+    SimpleWorker([QUEUE_NAME], connection=redis.Redis.from_url(redis_url)).work(burst=True, with_scheduler=False)
+
+
+def test_a_webhook_costs_the_receiver_one_round_trip(counted: Pipeline) -> None:
+    how_to_tickets(counted, 10)
+    payloads = counted.desk.pending_webhooks()
+    # The first webhooks start the drains (RQ jobs, RQ's own round trips) and load the script.
+    statuses = [counted.post(payload).status_code for payload in payloads[1:]]
+    before = round_trips()
+    assert counted.post(payloads[0]).status_code == 202
+    assert round_trips() - before == 1, "verified, parsed, then deduplicated, queued and counted in one script"
+    before = round_trips()
+    assert counted.post(payloads[0]).status_code == 200
+    assert round_trips() - before == 1, "a repeat delivery: one round trip, nothing queued"
+    assert statuses == [202] * 9
+
+
+def test_events_that_match_nothing_cost_a_worker_a_share_of_two_round_trips(counted: Pipeline, redis_url: str) -> None:
+    how_to_tickets(counted, 3)
+    counted.deliver_pending()
+    drain_rq(counted, redis_url)  # warm: scripts loaded, the help desk's user and groups read and cached
+    tickets = how_to_tickets(counted, 100)
+    assert set(counted.deliver_pending()) == {202}
+    before = round_trips()
+    drain_rq(counted, redis_url)
+    spent = round_trips() - before
+    assert quiet(counted.runtime, TENANT)
+    assert counted.desk.writes == [], "no vendor write"
+    assert [path for method, path in counted.desk.requests if "/tickets/" in path] == [], "and no read either"
+    # Two drains share 100 tickets in batches of up to 32: 4-5 claims and finishes, an empty claim and the token's
+    # release (a pipeline) each.
+    assert spent <= 14, f"{spent} round trips for 100 events"
+    states = [json.loads(counted.redis.get(keys.state(TENANT, str(ticket))) or "{}") for ticket in tickets]
+    assert all(state["tier"] == "L1" for state in states)
+    assert counted.redis.hget(keys.metrics(TENANT), "events") == b"103", "the batch's counters summed, none lost"
+
+
+def test_an_escalation_costs_one_round_trip_per_vendor_write_plus_one(counted: Pipeline, redis_url: str) -> None:
+    jane = counted.desk.add_user("Jane Doe", "jane@globex.example")
+    counted.desk.create_ticket("Outage: cannot log in", "Nobody can sign in.", jane)
+    counted.deliver_pending()
+    drain_rq(counted, redis_url)  # warm, as above
+    counted.desk._outbox.clear()  # the echoes of those writes: not this test's business
+    ticket = int(counted.desk.create_ticket("Outage: cannot log in", "Nobody can sign in.", jane)["id"])
+    counted.deliver_pending()
+    before = round_trips()
+    drain_rq(counted, redis_url)
+    spent = round_trips() - before
+    assert len(counted.writes(ticket)) == 2
+    # claim, plan + "sending" marks, a rate-limit slot per PUT, finish; then an empty claim, the token's release
+    assert spent == 7, spent
+    ledger = counted.redis.hgetall(keys.ledger(TENANT, str(ticket)))
+    assert set(ledger.values()) == {b"sent"} and len(ledger) == 2, "both comments recorded sent by the finish"
+    assert not counted.redis.exists(keys.outbox(TENANT, str(ticket)))
+
+
+def test_one_tickets_failure_leaves_the_rest_of_its_batch_alone(pipe: Pipeline) -> None:
+    jane = pipe.desk.add_user("Jane Doe", "jane@globex.example")
+    doomed = int(pipe.desk.create_ticket("Outage: cannot log in", "Nobody can sign in.", jane)["id"])
+    quiet_ones = how_to_tickets(pipe, 5)
+    fine = int(pipe.desk.create_ticket("Outage: cannot log in", "Nobody can sign in.", jane)["id"])
+    pipe.desk.fail(rf"^PUT /api/v2/tickets/{doomed}\.json$", 422, times=100)
+    pipe.deliver_pending()
+    pipe.work()
+    assert len(pipe.writes(fine)) == 2 and pipe.writes(doomed) == []
+    for ticket in [fine, *quiet_ones]:
+        assert pipe.redis.llen(keys.inbox(TENANT, str(ticket))) == 0, "decided and recorded"
+    assert pipe.redis.llen(keys.inbox(TENANT, str(doomed))) == 1, "kept for its retry"
+    assert pipe.redis.hget(keys.attempts(TENANT), str(doomed)) == b"1"
+    assert pipe.redis.zscore(keys.ready(TENANT), str(doomed)) is not None, "deferred, not lost"
+
+
+def test_a_stop_request_hands_the_undecided_tickets_of_a_batch_back(pipe: Pipeline) -> None:
+    tickets = how_to_tickets(pipe, 6)
+    pipe.deliver_pending()
+    claimed = pipe.runtime.queue.claim_batch(TENANT, "", 32)
+    assert len(claimed) == 6
+    pipe.runtime.stopping.set()
+    try:
+        work_batch(pipe.runtime, pipe.runtime.context(TENANT), claimed, failed)
+    finally:
+        pipe.runtime.stopping.clear()
+    assert pipe.redis.zcard(keys.processing(TENANT)) == 0, "no lease kept"
+    assert pipe.redis.zcard(keys.ready(TENANT)) == 6, "every ticket ready again, at once"
+    assert all(pipe.redis.llen(keys.inbox(TENANT, str(ticket))) == 1 for ticket in tickets)
+    assert not pipe.redis.exists(keys.state(TENANT, str(tickets[0]))), "nothing decided"
+
+
+def test_a_burst_of_fired_timers_is_queued_in_one_round_trip_per_tenant(counted: Pipeline) -> None:
+    fired = [FiredTimer(f"{TENANT}:{n}:sla:first_response", 1_700_000_000.0 + n) for n in range(500)]
+    fire(counted.runtime, fired[:1], clock=lambda: 1_700_000_600.0)  # loads the script, starts a drain
+    counted.runtime.wake(TENANT)  # and the second: no new drain job below
+    before = round_trips()
+    fire(counted.runtime, fired, clock=lambda: 1_700_000_600.0)
+    assert round_trips() - before == 1, "queued and counted in one step"
+    assert counted.redis.zcard(keys.ready(TENANT)) == 500
+    assert counted.redis.hget(keys.metrics(TENANT), "timer_lateness_seconds:count") == b"501"
+    fire(counted.runtime, fired[:10], clock=lambda: 1_700_000_600.0)
+    assert sum(counted.redis.llen(keys.inbox(TENANT, str(n))) for n in range(10)) == 10, "a re-fire is a repeat"
+
+
+def test_the_state_is_stored_as_dataclasses_asdict_would_store_it() -> None:
+    """TicketState.to_dict is built by hand for speed (rules.state): it must equal asdict, and be a copy."""
+    from dataclasses import asdict
+
+    state = TicketState(
+        tier="L2",
+        groups=["Tier 1", "Tier 2"],
+        escalations=[Escalation("2026-03-02T14:00:00Z", "L1", "L2", "outage", matched="outage")],
+        clocks={"first_response": {"unit": "L2", "pauses": [[1, 2]]}},
+        sla_log=[{"metric": "first_response", "outcome": "met"}],
+        anchors={"created": "2026-03-02T14:00:00Z"},
+    )
+    data = state.to_dict()
+    assert data == asdict(state) and list(data) == list(asdict(state))
+    data["clocks"]["first_response"]["pauses"][0].append(3)
+    data["escalations"][0]["target"] = "L3"
+    assert state.clocks["first_response"]["pauses"] == [[1, 2]] and state.escalations[0].target == "L2"
+    assert TicketState.from_dict(json.loads(json.dumps(asdict(state)))) == state
