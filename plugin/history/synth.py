@@ -15,6 +15,10 @@ the same bytes. Streaming: tickets are generated in arrival order and their line
 holding only tickets still active; memory follows the tickets open at once (plus a few bytes per ticket
 for the sorted arrival times and the customers who write again), not the file.
 
+One module, over 400 lines on purpose: the world (customers, agents, arrivals) and each ticket's story draw
+from one random stream in a fixed order, which is what makes the file reproducible; that order is easiest
+to keep, and to review, in one place.
+
 Simplifications: one office calendar (New York, Monday to Friday 9 to 5, no holidays) for business-hour
 targets; every ticket is created inside the window; customers write in English (their names, locales and
 time zones vary).
