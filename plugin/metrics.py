@@ -1,99 +1,145 @@
-"""The numbers admins improve the process with: escalation rate, resolution time of escalated tickets,
-touches per escalated ticket, bounces, SLA attainment; plus operational counters for monitoring."""
+"""The KPIs of DESIGN §8 for a window of days, from the daily aggregates the workers keep (rules.kpi).
+
+A report reads a handful of keys per day asked for (a hash of counters and a few lists of durations per
+day), never the tickets' states: its cost grows with the days in the window, not with the tickets ever seen.
+"""
 
 from __future__ import annotations
 
-import json
+import math
 import statistics
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import redis
 
 from escalator.plugin import keys
-from escalator.rules.model import parse_instant
+
+DEFAULT_DAYS = 30
+SLA_METRICS = ("first_response", "next_response", "resolution")
+
+
+def quantiles(values: Iterable[float]) -> dict[str, float | int | None]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"median": None, "p90": None, "count": 0}
+    p90 = ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]  # nearest rank: 90% of values are <= p90
+    return {"median": round(statistics.median(ordered), 3), "p90": round(p90, 3), "count": len(ordered)}
+
+
+def _hours_of(seconds: dict[str, int]) -> dict[str, float]:
+    return {name: round(value / 3600, 2) for name, value in seconds.items()}
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 @dataclass
-class KpiReport:
-    tenant: str
-    tickets: int = 0
-    escalated: int = 0
-    escalations_by_rule: Counter[str] = field(default_factory=Counter)
-    escalations_by_target: Counter[str] = field(default_factory=Counter)
-    touches_per_escalated: float | None = None
-    bounced: int = 0
-    resolution_hours: list[float] = field(default_factory=list)
-    sla: dict[str, Counter[str]] = field(default_factory=dict)
-    counters: dict[str, int] = field(default_factory=dict)
+class Window:
+    """The aggregates of some days, added up."""
 
-    @property
-    def escalation_rate(self) -> float | None:
-        return self.escalated / self.tickets if self.tickets else None
+    counts: Counter[str] = field(default_factory=Counter)
+    values: dict[str, list[float]] = field(default_factory=dict)
 
-    def attainment(self, metric: str) -> float | None:
-        outcomes = self.sla.get(metric, Counter())
-        total = outcomes["met"] + outcomes["breached"]
-        return outcomes["met"] / total if total else None
+    def add(self, counts: dict[str, int], values: dict[str, list[float]]) -> None:
+        self.counts.update(counts)
+        for series, items in values.items():
+            self.values.setdefault(series, []).extend(items)
 
-    def to_json(self) -> dict[str, Any]:
+    def prefixed(self, prefix: str) -> dict[str, int]:
+        return {name.removeprefix(prefix): n for name, n in sorted(self.counts.items()) if name.startswith(prefix)}
+
+    def series(self, prefix: str) -> dict[str, dict[str, float | int | None]]:
         return {
-            "tenant": self.tenant,
-            "tickets": self.tickets,
-            "escalated": self.escalated,
-            "escalation_rate": self.escalation_rate,
-            "escalations_by_rule": dict(self.escalations_by_rule),
-            "escalations_by_target": dict(self.escalations_by_target),
-            "touches_per_escalated_ticket": self.touches_per_escalated,
-            "bounced_tickets": self.bounced,
-            "resolution_hours_of_escalated": _quantiles(self.resolution_hours),
-            "sla": {
-                metric: {**dict(outcomes), "attainment": self.attainment(metric)}
-                for metric, outcomes in sorted(self.sla.items())
-            },
-            "counters": self.counters,
+            name.removeprefix(prefix): quantiles(items)
+            for name, items in sorted(self.values.items())
+            if name.startswith(prefix)
+        }
+
+    def kpis(self) -> dict[str, Any]:
+        count = self.counts
+        sla = {}
+        for metric in SLA_METRICS:
+            met, breached = count[f"sla:{metric}:met"], count[f"sla:{metric}:breached"]
+            if met or breached:
+                sla[metric] = {"met": met, "breached": breached, "attainment": _ratio(met, met + breached)}
+        return {
+            "tickets": count["tickets"],
+            "escalated": count["escalated"],
+            "escalation_rate": _ratio(count["escalated"], count["tickets"]),
+            "routed": count["routed"],
+            "escalations_by_rule": self.prefixed("by_rule:"),
+            "escalations_by_target": self.prefixed("by_target:"),
+            "escalations_by_actor": {"rule": count["by_actor:rule"], "agent": count["by_actor:agent"]},
+            "routings_by_rule": self.prefixed("routed_by_rule:"),
+            "touches_per_escalated_ticket": _ratio(count["touches"], count["solved_escalated"]),
+            "escalated_resolution_hours": quantiles(self.values.get("resolution_hours", [])),
+            "resolution_hours_by_rule": self.series("rule_hours:"),
+            "resolution_hours_by_target": self.series("target_hours:"),
+            "time_in_tier_hours": self.series("tier_hours:"),
+            "bounced_tickets": count["bounced"],
+            "moved_tickets": count["moved"],
+            "bounce_rate": _ratio(count["bounced"], count["moved"]),
+            "sla": sla,
+            "paused_hours_per_ticket": quantiles(self.values.get("paused_hours", [])),
+            "paused_hours_by_agent": _hours_of(self.prefixed("paused_seconds_by_agent:")),
+            "paused_hours_by_unit": _hours_of(self.prefixed("paused_seconds_by_unit:")),
+            "suspicious_pause_tickets": count["pause_suspicious"],
+            "incidents": count["incidents"],
+            "incident_tickets": count["incident_tickets"],
         }
 
 
-def _quantiles(values: list[float]) -> dict[str, float] | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return {
-        "median": statistics.median(ordered),
-        "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
-        "count": len(ordered),
-    }
+def days(since: date, until: date) -> list[date]:
+    return [since + timedelta(days=offset) for offset in range((until - since).days + 1)]
 
 
-def kpi_report(client: redis.Redis, tenant: str) -> KpiReport:
-    """Read every ticket state of the tenant (SCAN, so a large tenant does not block Redis)."""
-    report = KpiReport(tenant)
-    touches: list[int] = []
-    for key in client.scan_iter(match=keys.state(tenant, "*"), count=1000):
-        raw = client.get(key)
-        if not raw:
-            continue
-        state = json.loads(raw)
-        report.tickets += 1
-        escalations = state.get("escalations") or []
-        for entry in state.get("sla_log") or []:
-            report.sla.setdefault(entry["metric"], Counter())[entry["outcome"]] += 1
-        if state.get("bounces"):
-            report.bounced += 1
-        if not escalations:
-            continue
-        report.escalated += 1
-        touches.append(int(state.get("touches", 0)))
-        report.escalations_by_rule.update(entry["rule"] for entry in escalations)
-        report.escalations_by_target.update(entry["target"] for entry in escalations)
-        anchors = state.get("anchors") or {}
-        created, solved = parse_instant(anchors.get("created")), parse_instant(anchors.get("solved"))
-        if created and solved and solved >= created:
-            report.resolution_hours.append((solved - created).total_seconds() / 3600)
-    report.touches_per_escalated = statistics.fmean(touches) if touches else None
-    report.counters = {keys.as_text(name): int(value) for name, value in client.hgetall(keys.metrics(tenant)).items()}
+def read_day(client: redis.Redis, tenant: str, day: date) -> tuple[dict[str, int], dict[str, list[float]]]:
+    """One day's aggregates: its counters and its duration series (two round trips)."""
+    stamp = day.isoformat()
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(keys.kpi_day(tenant, stamp))
+    pipe.smembers(keys.kpi_series(tenant, stamp))
+    counters, names = pipe.execute()
+    counts = {keys.as_text(name): int(value) for name, value in counters.items()}
+    series = sorted(keys.as_text(name) for name in names)
+    if not series:
+        return counts, {}
+    pipe = client.pipeline(transaction=False)
+    for name in series:
+        pipe.lrange(keys.kpi_values(tenant, stamp, name), 0, -1)
+    return counts, {name: [float(v) for v in items] for name, items in zip(series, pipe.execute(), strict=True)}
+
+
+def kpi_report(
+    client: redis.Redis,
+    tenant: str,
+    since: date | None = None,
+    until: date | None = None,
+    *,
+    by_day: bool = False,
+) -> dict[str, Any]:
+    """The §8 report (`escalator metrics --json`) for the days from `since` to `until` (UTC dates, both
+    included; default the last 30 days)."""
+    until = until or datetime.now(UTC).date()
+    since = since or until - timedelta(days=DEFAULT_DAYS - 1)
+    window, series = Window(), []
+    for day in days(since, until):
+        counts, values = read_day(client, tenant, day)
+        window.add(counts, values)
+        if by_day:
+            daily = Window()
+            daily.add(counts, values)
+            series.append({"day": day.isoformat(), **daily.kpis()})
+    report: dict[str, Any] = {"tenant": tenant, "since": since.isoformat(), "until": until.isoformat()}
+    report.update(window.kpis())
+    report["series"] = series
+    counters = client.hgetall(keys.metrics(tenant))
+    report["counters"] = {keys.as_text(name): int(value) for name, value in sorted(counters.items())}
     return report
 
 
@@ -101,50 +147,54 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def format_report(report: KpiReport) -> str:
+def _hours(stats: dict[str, Any]) -> str:
+    if not stats.get("count"):
+        return "-"
+    return f"median {stats['median']:.1f} h, p90 {stats['p90']:.1f} h ({stats['count']})"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    actors = report["escalations_by_actor"]
     lines = [
-        f"Escalation KPIs for {report.tenant}",
-        f"  tickets seen                         {report.tickets}",
-        f"  escalated                            {report.escalated} ({_percent(report.escalation_rate)})",
+        f"Escalation KPIs for {report['tenant']}, {report['since']} to {report['until']} (UTC days)",
+        f"  tickets                              {report['tickets']}",
+        f"  escalated                            {report['escalated']} ({_percent(report['escalation_rate'])}); "
+        f"escalations by rules {actors['rule']}, by agents {actors['agent']}",
+        f"  routed at creation                   {report['routed']}",
         "  touches per escalated ticket         "
-        + ("-" if report.touches_per_escalated is None else f"{report.touches_per_escalated:.1f}"),
-        f"  tickets that bounced back            {report.bounced}",
+        + ("-" if report["touches_per_escalated_ticket"] is None else f"{report['touches_per_escalated_ticket']:.1f}"),
+        f"  resolution time of escalated tickets {_hours(report['escalated_resolution_hours'])}",
+        f"  bounced tickets                      {report['bounced_tickets']} "
+        f"({_percent(report['bounce_rate'])} of the tickets that changed hands)",
     ]
-    resolution = _quantiles(report.resolution_hours)
-    solved = "-"
-    if resolution is not None:
-        solved = f"median {resolution['median']:.1f} h, p90 {resolution['p90']:.1f} h ({resolution['count']} solved)"
-    lines.append(f"  resolution time of escalated tickets {solved}")
-    for metric, outcomes in sorted(report.sla.items()):
+    for unit, stats in report["time_in_tier_hours"].items():
+        lines.append(f"  time in {unit:<29}{_hours(stats)}")
+    paused = report["paused_hours_per_ticket"]
+    if paused.get("count"):
+        lines.append(f"  clocks paused per solved ticket     {_hours(paused)}")
+    if report["incidents"]:
         lines.append(
-            f"  SLA {metric:<33}{_percent(report.attainment(metric))} met "
-            f"({outcomes['met']} met, {outcomes['breached']} breached)"
+            f"  incidents                            {report['incidents']} ({report['incident_tickets']} tickets told)"
+        )
+    if report["suspicious_pause_tickets"]:
+        lines.append(f"  tickets paused suspiciously often   {report['suspicious_pause_tickets']}")
+    for metric, outcome in report["sla"].items():
+        lines.append(
+            f"  SLA {metric:<33}{_percent(outcome['attainment'])} met "
+            f"({outcome['met']} met, {outcome['breached']} breached)"
         )
     for title, counts in (
-        ("escalations by rule", report.escalations_by_rule),
-        ("escalations by target", report.escalations_by_target),
+        ("escalations by rule", report["escalations_by_rule"]),
+        ("escalations by target", report["escalations_by_target"]),
+        ("routed by rule", report["routings_by_rule"]),
+        ("hours paused by agent", report["paused_hours_by_agent"]),
     ):
         if counts:
-            lines.append(f"  {title}: " + ", ".join(f"{name} {n}" for name, n in counts.most_common()))
+            ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+            lines.append(f"  {title}: " + ", ".join(f"{name} {n}" for name, n in ranked))
+    for row in report["series"]:
+        lines.append(
+            f"  {row['day']}: {row['tickets']} tickets, {row['escalated']} escalated "
+            f"({_percent(row['escalation_rate'])}), {row['bounced_tickets']} bounced"
+        )
     return "\n".join(lines)
-
-
-def prometheus(client: redis.Redis, tenants: list[str], timers_armed: int) -> str:
-    """Operational counters in the Prometheus text format, for the deployment's monitoring."""
-    counters: dict[str, list[str]] = {}
-    backlog = ["# TYPE escalator_backlog gauge"]
-    for tenant in tenants:
-        for name, value in sorted(client.hgetall(keys.metrics(tenant)).items()):
-            metric = f"escalator_{keys.as_text(name)}_total"
-            counters.setdefault(metric, [f"# TYPE {metric} counter"]).append(
-                f'{metric}{{tenant="{tenant}"}} {int(value)}'
-            )
-        sizes = {
-            "ready": client.zcard(keys.ready(tenant)),
-            "processing": client.zcard(keys.processing(tenant)),
-            "dead": client.llen(keys.dead_letters(tenant)),
-        }
-        backlog += [f'escalator_backlog{{tenant="{tenant}",state="{state}"}} {int(n)}' for state, n in sizes.items()]
-    lines = [line for block in counters.values() for line in block] + backlog
-    lines += ["# TYPE escalator_timers_armed gauge", f"escalator_timers_armed {timers_armed}"]
-    return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ import redis
 from escalator.connectors.http import MAX_INLINE_WAIT
 from escalator.connectors.ratelimit import REQUESTS, TICKET_UPDATES, Admission, Observation
 from escalator.plugin import keys
+from escalator.plugin.prometheus import VENDOR_RATE_LIMITED
 
 HEADROOM = 0.9
 """Share of the configured budget we spend: the rest absorbs network jitter (a request that leaves on time
@@ -178,7 +179,9 @@ class RedisRateLimiter:
         self._apply(lowered)
 
     def block(self, buckets: Sequence[str], seconds: float) -> None:
-        """After a 429: the first call goes when Retry-After has passed, the rest at the budget's pace."""
+        """After a 429: the first call goes when Retry-After has passed, the rest at the budget's pace. The
+        429 is counted for `/metrics` (escalator_vendor_rate_limited_total): a budget set too high shows."""
+        self.redis.hincrby(keys.metrics(self.tenant), VENDOR_RATE_LIMITED, 1)
         if math.isfinite(seconds):
             self._apply([(bucket, max(0.0, seconds), 1.0) for bucket in buckets if bucket in self.budgets])
 

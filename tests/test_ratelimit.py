@@ -40,6 +40,7 @@ from escalator.fakedesk.zendesk import FakeZendesk
 from escalator.plugin import keys
 from escalator.plugin.config import Config
 from escalator.plugin.embedded import ThreadWorker
+from escalator.plugin.prometheus import VENDOR_RATE_LIMITED
 from escalator.plugin.jobs import sweep
 from escalator.plugin.ratelimit import HEADROOM, Budget, RedisRateLimiter, budgets_from_config
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
@@ -180,7 +181,7 @@ def test_calls_outside_any_budget_are_not_limited(redis_client: redis.Redis, clo
     assert rate.acquire([REQUESTS, TICKET_UPDATES]) == Admission(True, 0.0)
     rate.observe([Observation(REQUESTS, 0, 30)])
     rate.block([REQUESTS], 30)
-    assert redis_client.keys("*") == []
+    assert redis_client.keys("*") == [keys.metrics(TENANT).encode()], "only the 429 is counted, no budget kept"
 
 
 # --- two buckets, atomically -----------------------------------------------------------------------------
@@ -364,6 +365,7 @@ def test_a_429_blocks_the_bucket_for_every_worker(
         worker_b.request("GET", TICKET)
     assert caught.value.retry_after == pytest.approx(30.0)
     assert len(vendor.calls) == 1, "the other worker backed off without asking the vendor"
+    assert first.hget(keys.metrics(TENANT), VENDOR_RATE_LIMITED) == b"1", "the 429 is counted for /metrics"
     clock.advance(30)
     vendor.replace(responses.GET, TICKET, json=TICKET_BODY)
     assert worker_b.request("GET", TICKET) == TICKET_BODY
