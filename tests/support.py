@@ -17,8 +17,16 @@ from escalator.connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HE
 from escalator.fakedesk.zendesk import FakeZendesk
 from escalator.plugin.app import create_app
 from escalator.plugin.config import Config, TenantConfig
-from escalator.plugin.demo import seed_policy_path
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
+
+V1_POLICY = Path(__file__).parent / "fixtures" / "policy_v1.json"
+"""The first shipped playbook, frozen: pipeline and engine tests decide with it, so what they assert does not
+move when the shipped playbook (rules/seed-policy.json, tested in test_seed_policy.py) is reworded or retimed."""
+
+
+def v1_policy_path() -> Path:
+    return V1_POLICY
+
 
 TENANT = "acme"
 SECRET = "s3cret-webhook-key"
@@ -33,7 +41,7 @@ def tenant_config(
         base_url=base_url,
         auth={"email": "escalator@acme.example", "api_token": "token"},
         webhook_secret=secret,
-        rules_path=rules_path or seed_policy_path(),
+        rules_path=rules_path or V1_POLICY,
         rate_limit={"requests_per_minute": 700, "ticket_updates_per_minute": 100},
     )
 
@@ -96,9 +104,9 @@ class Pipeline:
         return [write for write in self.desk.writes if write["ticket_id"] == ticket_id]
 
 
-def pipeline(redis_url: str, desk: FakeZendesk) -> Iterator[Pipeline]:
+def pipeline(redis_url: str, desk: FakeZendesk, rules_path: Path | None = None) -> Iterator[Pipeline]:
     connection = redis.Redis.from_url(redis_url)
-    config = Config(tenants={TENANT: tenant_config(desk.base_url)})
+    config = Config(tenants={TENANT: tenant_config(desk.base_url, rules_path=rules_path)})
     runtime = Runtime(config, connection)
     install(runtime)
     try:

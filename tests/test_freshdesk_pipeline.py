@@ -12,8 +12,8 @@ import pytest
 
 from escalator.fakedesk.freshdesk import HUMAN_AGENT_ID, OWN_AGENT_ID, FakeFreshdesk
 from escalator.plugin import keys
-from escalator.plugin.demo import seed_policy_path
 from escalator.plugin.jobs import quiet
+from tests.support import V1_POLICY
 from tests.support_freshdesk import SECRET, TENANT, FreshdeskPipeline, freshdesk_pipeline, new_desk
 
 
@@ -260,7 +260,7 @@ def test_the_minimal_body_still_works_and_still_recognises_our_own_notes(pipe: F
 
 
 def test_company_fields_are_there_for_conditions(redis_url: str, desk: FakeFreshdesk, tmp_path: Path) -> None:
-    policy = json.loads(seed_policy_path().read_text())
+    policy = json.loads(V1_POLICY.read_text())
     policy["triggers"].insert(
         0,
         {

@@ -22,9 +22,9 @@ from escalator.connectors.zendesk.api import ZendeskClient, auth_headers
 from escalator.connectors.zendesk.oauth import MemoryTokenStore, OAuthHttp, OAuthSession, origin_of
 from escalator.plugin import keys
 from escalator.plugin.config import Config, ConfigError, TenantConfig, parse_config
-from escalator.plugin.demo import seed_policy_path
 from escalator.plugin.runtime import Runtime
 from escalator.plugin.tokens import RedisTokenStore
+from tests.support import v1_policy_path
 
 BASE = "https://acme.zendesk.com"
 ME = f"{BASE}/api/v2/users/me.json"
@@ -200,7 +200,7 @@ def test_the_runtime_shares_rotated_tokens_through_redis(redis_client: redis.Red
         base_url=BASE,
         auth=AUTH,
         webhook_secret="s",
-        rules_path=seed_policy_path(),
+        rules_path=v1_policy_path(),
         rate_limit={"requests_per_minute": 700, "ticket_updates_per_minute": 100},
     )
     with responses.RequestsMock() as mock:
@@ -223,7 +223,7 @@ def config_data(auth: dict[str, Any]) -> dict[str, Any]:
                 "subdomain": "acme",
                 "auth": auth,
                 "webhook_secret": "s",
-                "rules": str(seed_policy_path()),
+                "rules": str(v1_policy_path()),
             }
         }
     }

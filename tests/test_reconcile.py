@@ -32,18 +32,17 @@ from escalator.plugin.admin.reconcile import (
 from escalator.plugin.app import create_app
 from escalator.plugin.cli import main
 from escalator.plugin.config import Config
-from escalator.plugin.demo import seed_policy_path
 from escalator.plugin.ratelimit import Budget
 from escalator.plugin.runtime import Runtime, install
 from escalator.rules.engine import evaluate
 from escalator.rules.loader import load_policy_file
 from escalator.rules.model import Comment, Person, Ticket, TicketEvent, format_instant, parse_instant
 from escalator.rules.state import TicketState
-from tests.support import TENANT, Pipeline, tenant_config
+from tests.support import TENANT, Pipeline, tenant_config, v1_policy_path
 from tests.support_freshdesk import TENANT as FD_TENANT
 from tests.support_freshdesk import FreshdeskPipeline, freshdesk_pipeline, new_desk
 
-SEED = load_policy_file(seed_policy_path())
+SEED = load_policy_file(v1_policy_path())
 FAST = Budget(limit=10_000, period=60.0)
 
 
@@ -322,7 +321,7 @@ def write_config(tmp_path: Any, base_url: str) -> str:
     config = tmp_path / "escalator.json"
     config.write_text(json.dumps({"tenants": {TENANT: {
         "vendor": "zendesk", "base_url": base_url, "auth": {"oauth_token": "t"},
-        "webhook_secret": {"env": "UNSET_SECRET"}, "rules": str(seed_policy_path())}}}))  # fmt: skip
+        "webhook_secret": {"env": "UNSET_SECRET"}, "rules": str(v1_policy_path())}}}))  # fmt: skip
     return str(config)
 
 
