@@ -13,7 +13,7 @@ import redis
 from escalator import __version__
 from escalator.connectors.admin import AccessProblem
 from escalator.connectors.errors import VendorError
-from escalator.plugin.commands import admin, reports, rules, service
+from escalator.plugin.commands import admin, app, history, incidents, reports, rules, service, tickets
 from escalator.plugin.commands.common import (
     EXIT_DESK,
     EXIT_PROBLEM,
@@ -24,7 +24,7 @@ from escalator.plugin.commands.common import (
 )
 from escalator.plugin.connection import RedisUrlError
 
-AREAS = (service, rules, admin, reports)
+AREAS = (service, rules, admin, reports, tickets, incidents, app, history)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ import copy
 import json
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -50,6 +50,9 @@ class TenantConfig:
     env_names: Mapping[str, str] = field(default_factory=dict)
     """Setting (`webhook_secret`, `auth.api_token`, ...) -> the environment variable it is read from, so the
     admin commands can say which variable to set without ever printing a secret."""
+    subdomain: str | None = None
+    """The `subdomain` setting as written (None when only base_url was given): the help desk's own name for
+    the account (Zendesk signs its app tokens as `<subdomain>.zendesk.com` wherever base_url points)."""
 
     def settings(self) -> TenantSettings:
         """What the tenant's connector is told (it knows nothing of this module)."""
@@ -62,6 +65,8 @@ class Config:
     public_url: str = "http://127.0.0.1:8000"
     path: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    admin_token: str | None = None
+    """The bearer token of the admin API and the dashboard; None (not configured): those answer 404."""
 
     def webhook_url(self, tenant: str) -> str:
         return f"{self.public_url.rstrip('/')}/webhooks/{self.tenants[tenant].vendor}/{tenant}"
@@ -209,10 +214,15 @@ def parse_config(
             options={key: tenant[key] for key in connector.settings_schema if key in tenant},
             reconcile_every=_reconcile_every(tenant.get("reconcile", {}), child(path, "reconcile"), problems),
             env_names=_env_names(resolver.names, path),
+            subdomain=tenant.get("subdomain") or None,
         )
     if problems:
         raise ConfigError("\n".join(problems))
-    return Config(tenants=tenants, public_url=resolved.get("public_url", "http://127.0.0.1:8000"))
+    return Config(
+        tenants=tenants,
+        public_url=resolved.get("public_url", "http://127.0.0.1:8000"),
+        admin_token=resolved.get("admin_token") or None,
+    )
 
 
 def load_config(
@@ -226,7 +236,7 @@ def load_config(
     except json.JSONDecodeError as error:
         raise ConfigError(f"{file}: not valid JSON: {error.msg} (line {error.lineno})") from None
     config = parse_config(data, file.parent, env, optional_env=optional_env)
-    return Config(tenants=config.tenants, public_url=config.public_url, path=file)
+    return replace(config, path=file)
 
 
 def check_config_file(path: str | Path) -> list[Path]:

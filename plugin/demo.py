@@ -20,6 +20,7 @@ from escalator.fakedesk.zendesk import FakeZendesk
 from escalator.plugin import keys
 from escalator.plugin.app import create_app
 from escalator.plugin.config import Config, TenantConfig
+from escalator.plugin.demo_morning import VirtualMorning, gist
 from escalator.plugin.embedded import EmbeddedService
 from escalator.plugin.jobs import wait_quiet
 from escalator.plugin.runtime import Runtime
@@ -84,7 +85,7 @@ class DemoDay:
             comment = write.get("comment")
             if comment:
                 kind = "reply to customer" if comment["public"] else "internal note"
-                first_line = comment["body"].splitlines()[0]
+                first_line = gist(comment["body"]) if comment["public"] else comment["body"].splitlines()[0]
                 self.say(f"    {kind}: {first_line[:110]}{'...' if len(first_line) > 110 else ''}")
         if not writes:
             self.say("    no rule matched: Escalator left it alone")
@@ -135,6 +136,8 @@ class DemoDay:
         desk.customer_comment(scripted[1]["id"], "Update: we think this is a security breach, strange logins.")
         self.settle()
         self.story(scripted[1]["id"])
+
+        VirtualMorning(desk, self.runtime, TENANT, self.settle, self.say).run(ivy)
 
         counters = {keys.as_text(k): int(v) for k, v in self.runtime.redis.hgetall(keys.metrics(TENANT)).items()}
         self.say(

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from escalator.plugin.cli import main
-from escalator.plugin.demo import seed_policy_path
+from tests.support import v1_policy_path
 
-SEED = str(seed_policy_path())
+SEED = str(v1_policy_path())
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -5,21 +5,28 @@ Run through the command line against the fake help desks, which speak the real w
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
-from escalator.connectors.freshdesk.webhook import DOCUMENTED_BODY
+from escalator.connectors.freshdesk.webhook import DOCUMENTED_BODY, SECRET_HEADER
 from escalator.connectors.zendesk.admin import SUBSCRIPTIONS, webhook_spec
 from escalator.fakedesk.freshdesk import FakeFreshdesk
 from escalator.fakedesk.zendesk import OWN_USER_ID, FakeZendesk
 from escalator.plugin.admin.install import masked
+from escalator.plugin.app import create_app
 from escalator.plugin.cli import main
-from escalator.plugin.demo import seed_policy_path
+from escalator.plugin.config import Config
+from escalator.plugin.runtime import Runtime
+from tests.support import v1_policy_path
+from tests.support_freshdesk import tenant_config as freshdesk_tenant
 
 PUBLIC = "https://escalator.acme.example"
 ENDPOINT = f"{PUBLIC}/webhooks/zendesk/acme"
@@ -41,7 +48,7 @@ def configured(zendesk: FakeZendesk, tmp_path: Path, monkeypatch: pytest.MonkeyP
         "base_url": zendesk.base_url,
         "auth": {"email": "escalator@acme.example", "api_token": {"env": "ACME_ZENDESK_TOKEN"}},
         "webhook_secret": {"env": "ACME_ZENDESK_WEBHOOK_SECRET"},
-        "rules": str(seed_policy_path()),
+        "rules": str(v1_policy_path()),
     }
     config.write_text(json.dumps({"public_url": PUBLIC, "tenants": {"acme": tenant}}))
     monkeypatch.setenv("ESCALATOR_CONFIG", str(config))
@@ -261,7 +268,7 @@ def freshdesk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeF
         "base_url": fake.base_url,
         "auth": {"api_key": {"env": "GLOBEX_FRESHDESK_API_KEY"}},
         "webhook_secret": {"env": "GLOBEX_FRESHDESK_WEBHOOK_SECRET"},
-        "rules": str(seed_policy_path()),
+        "rules": str(v1_policy_path()),
     }
     config.write_text(json.dumps({"public_url": PUBLIC, "tenants": {"acme": tenant}}))
     monkeypatch.setenv("ESCALATOR_CONFIG", str(config))
@@ -272,15 +279,17 @@ def freshdesk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeF
     fake.stop()
 
 
-def test_freshdesk_install_checks_and_prints_the_two_automation_rules(
+def test_freshdesk_install_checks_and_prints_the_two_automation_rules_when_the_plan_has_no_automations_api(
     freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    freshdesk.fail(r"GET /api/v2/automations/\d+/rules", 403)
     code, lines = install(capsys)
     assert code == 0
     assert lines[1:4] == [
         "ok      credentials: escalator@acme.example (support_agent)",
         "ok      groups: Tier 1, Tier 2, Tier 3, Finance, Legal, Security",
-        "manual  Freshdesk's public API cannot create automation rules reliably: create these two",
+        "manual  Freshdesk answered 403 to the automations API (a plan without API access to automation rules): "
+        "create these two by hand",
     ]
     text = "\n".join(lines)
     assert 'Rule 1 (Ticket Creation tab): "Escalator: new tickets"' in text
@@ -290,17 +299,163 @@ def test_freshdesk_install_checks_and_prints_the_two_automation_rules(
     assert "a-long-random-shared-secret-0123" not in text
     body = json.dumps(DOCUMENTED_BODY, indent=2).splitlines()
     assert all(text.count(line) >= 2 for line in body), "the exact documented body, in both rules"
-    assert [method for method, _ in freshdesk.requests] == ["GET", "GET"], "reads only"
+    assert [method for method, _ in freshdesk.requests] == ["GET", "GET", "GET"], "reads only"
+    assert freshdesk.automations[1] == {} and freshdesk.automations[4] == {}
 
 
 def test_freshdesk_show_secret_and_refused_key(
     freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    freshdesk.fail(r"GET /api/v2/automations/\d+/rules", 404)
     code, lines = install(capsys, "--show-secret")
     assert code == 0 and any("X-Escalator-Secret: a-long-random-shared-secret-0123" in line for line in lines)
+    assert "manual  Freshdesk answered 404 to the automations API" in "\n".join(lines)
     monkeypatch.setenv("GLOBEX_FRESHDESK_API_KEY", "wrong-key")
     code, lines = install(capsys)
     assert code == 4 and lines[1].startswith("error   wrong credentials: Freshdesk answered 401")
+
+
+FRESHDESK_SECRET = "a-long-random-shared-secret-0123"
+FRESHDESK_ENDPOINT = f"{PUBLIC}/webhooks/freshdesk/acme"
+
+
+def automation_writes(fake: FakeFreshdesk) -> list[tuple[str, str]]:
+    return [(method, path) for method, path in fake.requests if method != "GET"]
+
+
+def stored_rule(fake: FakeFreshdesk, kind: int) -> dict[str, Any]:
+    (rule,) = fake.automations[kind].values()
+    return rule
+
+
+def test_freshdesk_install_creates_both_rules_and_their_webhooks_reach_the_receiver(
+    freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
+    code, lines = install(capsys)
+    assert code == 0
+    assert lines[3:] == [
+        f'create  automation rule "Escalator: new tickets" (ticket creation) -> {FRESHDESK_ENDPOINT}',
+        f'create  automation rule "Escalator: ticket updates" (ticket updates) -> {FRESHDESK_ENDPOINT}',
+    ]
+    assert not any(FRESHDESK_SECRET in line for line in lines)
+    creation, updates = stored_rule(freshdesk, 1), stored_rule(freshdesk, 4)
+    for rule in (creation, updates):
+        (action,) = rule["actions"]
+        assert action["url"] == FRESHDESK_ENDPOINT and action["custom_headers"] == {SECRET_HEADER: FRESHDESK_SECRET}
+        assert (action["request_type"], action["content_type"], action["content"]) == ("POST", "JSON", DOCUMENTED_BODY)
+        assert rule["active"] is True
+    assert updates["performer"] == {"type": 3}
+    assert {event["field_name"] for event in updates["events"]} == {
+        "status", "priority", "group_id", "responder_id", "ticket_type", "note_type", "reply_sent"
+    }  # fmt: skip
+
+    # What the created rules make Freshdesk send is what the receiver accepts (the fake plays stored rules).
+    config = Config(tenants={"acme": freshdesk_tenant(freshdesk.base_url, name="acme", secret=FRESHDESK_SECRET)})
+    receiver = create_app(Runtime(config, redis.Redis.from_url(redis_url))).test_client()
+    contact = freshdesk.add_contact("Dana Ruiz", "dana@initech.example")
+    ticket = freshdesk.create_ticket("Outage", "Nobody can log in.", contact)
+    freshdesk.agent_update(ticket["id"], priority=4)
+    freshdesk.agent_note(ticket["id"], "looking into it")
+    answers: list[dict[str, Any]] = []
+
+    def post(url: str, *, data: bytes, headers: dict[str, str], timeout: float) -> Any:
+        assert url == FRESHDESK_ENDPOINT
+        answer = receiver.post(urlsplit(url).path, data=data, headers=headers)
+        answers.append(answer.get_json())
+        return answer
+
+    assert freshdesk.flush_webhooks(post=post) == [202, 202, 202]
+    assert {answer["ticket"] for answer in answers} == {str(ticket["id"])}
+    assert answers[0]["event"] == "ticket.created"
+
+    before = len(automation_writes(freshdesk))
+    code, lines = install(capsys)
+    assert code == 0 and len(automation_writes(freshdesk)) == before, "a second run changes nothing"
+    assert lines[3:] == [
+        f'ok      automation rule "Escalator: new tickets" ({creation["id"]}, ticket creation) -> {FRESHDESK_ENDPOINT}',
+        f'ok      automation rule "Escalator: ticket updates" ({updates["id"]}, ticket updates) -> '
+        f"{FRESHDESK_ENDPOINT}",
+    ]
+
+
+def test_freshdesk_rules_found_by_name_get_only_the_fields_that_differ(
+    freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install(capsys)
+    creation, updates = stored_rule(freshdesk, 1), stored_rule(freshdesk, 4)
+    freshdesk.automations[4][updates["id"]] = {
+        **updates,
+        "active": False,
+        "actions": [{**updates["actions"][0], "url": "https://old.example/webhooks/freshdesk/acme"}],
+    }
+    puts: list[dict[str, Any]] = []
+    freshdesk.app.before_request_funcs.setdefault(None, []).insert(0, lambda: _record_put(puts))
+    code, lines = install(capsys)
+    assert (
+        code == 0
+        and lines[4] == f'update  automation rule "Escalator: ticket updates" ({updates["id"]}): active, actions'
+    )
+    assert [sorted(body) for body in puts] == [["actions", "active"]], "one PUT, with only what differs"
+    assert stored_rule(freshdesk, 4)["actions"][0]["url"] == FRESHDESK_ENDPOINT
+    assert stored_rule(freshdesk, 4)["active"] is True and stored_rule(freshdesk, 1) == creation
+    assert len(freshdesk.automations[4]) == 1, "found by name: no second rule"
+
+
+def _record_put(bodies: list[dict[str, Any]]) -> None:
+    from flask import request
+
+    if request.method == "PUT":
+        bodies.append(request.get_json())
+
+
+def test_freshdesk_dry_run_says_what_it_would_do_and_writes_nothing(
+    freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines = install(capsys, "--dry-run")
+    assert code == 0
+    assert lines[3:] == [
+        f'create  automation rule "Escalator: new tickets" (ticket creation) -> {FRESHDESK_ENDPOINT} would be created',
+        f'create  automation rule "Escalator: ticket updates" (ticket updates) -> {FRESHDESK_ENDPOINT} would be '
+        "created",
+    ]
+    install(capsys)
+    rule = stored_rule(freshdesk, 1)
+    freshdesk.automations[1][rule["id"]] = {**rule, "active": False}
+    code, lines = install(capsys, "--dry-run")
+    assert (
+        code == 0
+        and f'update  automation rule "Escalator: new tickets" ({rule["id"]}): active would be changed' in lines
+    )
+    assert automation_writes(freshdesk) == [
+        ("POST", "/api/v2/automations/1/rules"),
+        ("POST", "/api/v2/automations/4/rules"),
+    ]
+    assert stored_rule(freshdesk, 1)["active"] is False
+
+
+def test_freshdesk_other_creation_rules_are_pointed_out(
+    freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = {"name": "Route VIPs", "active": True, "actions": [{"field_name": "priority", "value": 4}]}
+    with freshdesk.app.test_client() as admin:
+        assert admin.post("/api/v2/automations/1/rules", json=other, headers=_basic("fd-key")).status_code == 201
+    code, lines = install(capsys)
+    assert code == 0 and len(freshdesk.automations[1]) == 2
+    assert lines[-1].startswith("warn    1 other ticket-creation rule(s) exist: Freshdesk runs only the first matching")
+
+
+def _basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:X".encode()).decode()}
+
+
+def test_freshdesk_refused_writes_fall_back_to_the_manual_steps(
+    freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    freshdesk.fail(r"POST /api/v2/automations/\d+/rules", 403)
+    code, lines = install(capsys)
+    assert code == 0
+    assert any(line.startswith("manual  Freshdesk refused to save an automation rule (403)") for line in lines)
+    assert any('Rule 2 (Ticket Updates tab): "Escalator: ticket updates"' in line for line in lines)
 
 
 def test_freshdesk_agent_without_global_access_is_warned(

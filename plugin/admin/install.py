@@ -81,9 +81,9 @@ class Install:
         return EXIT_PROBLEM if self.problems else EXIT_OK
 
     def check_groups(self, groups: Mapping[str, str], policy: Policy) -> bool:
-        """Every group a tier or team names exists (by name, any case, or by id)."""
+        """Every group a tier, team or lead names exists (by name, any case, or by id)."""
         names = {name.casefold() for name in groups.values()}
-        wanted = [str(unit.group) for unit in (*policy.tiers, *policy.teams)]
+        wanted = [str(unit.group) for unit in (*policy.tiers, *policy.teams, *policy.leads)]
         missing = [group for group in wanted if group not in groups and group.casefold() not in names]
         if missing:
             self.problem(f"groups missing in the help desk (create them, or fix the rules): {', '.join(missing)}")
