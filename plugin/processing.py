@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 
 import redis
 
-from escalator.connectors.base import SnapshotReader
 from escalator.connectors.errors import ConflictError, TransientError
 from escalator.plugin import keys, outbox
 from escalator.plugin.incidents import decide as incidents
@@ -157,9 +156,9 @@ def current_ticket(ctx: TenantContext, ticket_id: str, batch: Batch, state: Tick
     """The ticket to decide on: from the events' own snapshots where the connector can (one API call fewer
     per event), read back when the events are older than what the state has already seen. A snapshot that
     cannot be read condemns its event, and the next newest is tried."""
-    client = ctx.client
-    if not isinstance(client, SnapshotReader):
-        return client.fetch_ticket(ticket_id)
+    client = ctx.snapshot_reader
+    if client is None:
+        return ctx.client.fetch_ticket(ticket_id)
     while batch.events:
         seen = state.last_event_at
         newest = max(event.occurred_at for event in batch.events)
@@ -171,7 +170,7 @@ def current_ticket(ctx: TenantContext, ticket_id: str, batch: Batch, state: Tick
                 (event for event in batch.events if event.snapshot is not None), key=lambda event: event.occurred_at
             )
             batch.condemn(culprit, error)
-    return client.fetch_ticket(ticket_id)
+    return ctx.client.fetch_ticket(ticket_id)
 
 
 def read_history(client: redis.Redis, ctx: TenantContext, ticket: Ticket) -> dict[str, int]:

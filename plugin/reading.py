@@ -10,7 +10,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from escalator.connectors.base import BulkReader, SnapshotReader
 from escalator.plugin import outbox
 from escalator.plugin.connection import UNAVAILABLE
 from escalator.plugin.processing import Batch, current_ticket
@@ -49,10 +48,10 @@ def read_back_together(ctx: TenantContext, batch: Sequence[Prepared]) -> None:
     """Read the batch's tickets that need a read-back in as few calls as the connector allows: those whose
     events carry no snapshot of the ticket (timers, or a connector that never sends one). What this does not
     read is read one by one by `read_ticket` (as is everything, should the bulk read fail)."""
-    client = ctx.client
-    if not isinstance(client, BulkReader):
+    client = ctx.bulk_reader
+    if client is None:
         return
-    snapshots = isinstance(client, SnapshotReader)
+    snapshots = ctx.snapshot_reader is not None
     wanted = [
         ready
         for ready in batch

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import redis
 
-from escalator.connectors.base import Connector, DeskClient, Services
+from escalator.connectors.base import BulkReader, Connector, DeskClient, Services, SnapshotReader
 from escalator.connectors.registry import connector_for
 from escalator.plugin.config import Config, TenantConfig
 from escalator.rules.errors import PolicyError
@@ -37,6 +38,17 @@ class TenantContext:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @cached_property
+    def snapshot_reader(self) -> SnapshotReader | None:
+        """The client, if it can decide from the events' snapshots. Asked once per context, not per ticket:
+        an isinstance check against a runtime Protocol inspects every member each time."""
+        return self.client if isinstance(self.client, SnapshotReader) else None
+
+    @cached_property
+    def bulk_reader(self) -> BulkReader | None:
+        """The client, if it reads many tickets in one call (asked once, as `snapshot_reader`)."""
+        return self.client if isinstance(self.client, BulkReader) else None
 
 
 @dataclass

@@ -40,8 +40,8 @@ from escalator.fakedesk.zendesk import FakeZendesk
 from escalator.plugin import keys
 from escalator.plugin.config import Config
 from escalator.plugin.embedded import ThreadWorker
-from escalator.plugin.prometheus import VENDOR_RATE_LIMITED
 from escalator.plugin.jobs import sweep
+from escalator.plugin.prometheus import VENDOR_RATE_LIMITED
 from escalator.plugin.ratelimit import HEADROOM, Budget, RedisRateLimiter, budgets_from_config
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 from tests.support import SECRET, TENANT, signed_headers, tenant_config
