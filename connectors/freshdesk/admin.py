@@ -28,12 +28,10 @@ from escalator.connectors.base import InstallStep
 from escalator.connectors.errors import PermanentError
 from escalator.connectors.freshdesk import values
 from escalator.connectors.freshdesk.api import FreshdeskClient, plain_text
+from escalator.connectors.freshdesk.listing import LIST_MAX_PAGE, updated_tickets
 from escalator.connectors.freshdesk.webhook import DOCUMENTED_BODY, SECRET_HEADER
-from escalator.rules.model import Comment, format_instant, parse_instant
+from escalator.rules.model import Comment, parse_instant
 
-LIST_PAGE_SIZE = 100
-LIST_MAX_PAGE = 300
-"""Freshdesk serves at most this many pages for one list query."""
 GLOBAL_TICKET_SCOPE = 1
 """An agent's `ticket_scope`: 1 global access, 2 group access, 3 restricted access."""
 ANY = "--"
@@ -264,49 +262,15 @@ def ticket_record(ticket: dict[str, Any], statuses: dict[str, str]) -> TicketRec
     )
 
 
-def _checkpoint(since: str, page: int) -> str:
-    return json.dumps({"updated_since": since, "page": page}, separators=(",", ":"))
-
-
 class FreshdeskExport:
     def __init__(self, client: FreshdeskClient) -> None:
         self.client = client
         self.http = client.http
 
     def pages(self, *, since: datetime, checkpoint: str | None = None) -> Iterator[ExportPage]:
-        if checkpoint:
-            saved = json.loads(checkpoint)
-            updated_since, page = str(saved["updated_since"]), int(saved["page"])
-        else:
-            updated_since, page = format_instant(since.replace(microsecond=0)), 1
-        while True:
-            chunk = self.http.request(
-                "GET",
-                "/api/v2/tickets",
-                params={
-                    "updated_since": updated_since,
-                    "order_by": "updated_at",
-                    "order_type": "asc",
-                    "per_page": LIST_PAGE_SIZE,
-                    "page": page,
-                    "include": "stats",
-                },
-            )
-            if not isinstance(chunk, list):
-                raise PermanentError(f"GET /api/v2/tickets: expected a list, got {type(chunk).__name__}")
-            tickets = [ticket_record(item, self.client.statuses) for item in chunk]
-            end = len(chunk) < LIST_PAGE_SIZE
-            if end:
-                next_since, next_page = updated_since, page
-            elif page >= LIST_MAX_PAGE:
-                # The last page Freshdesk serves for this query: continue from the newest ticket seen.
-                next_since, next_page = format_instant(max(ticket.updated_at for ticket in tickets)), 1
-            else:
-                next_since, next_page = updated_since, page + 1
-            yield ExportPage(tickets, _checkpoint(next_since, next_page), end)
-            if end:
-                return
-            updated_since, page = next_since, next_page
+        for page in updated_tickets(self.http, since=since, checkpoint=checkpoint, include="stats"):
+            tickets = [ticket_record(item, self.client.statuses) for item in page.tickets]
+            yield ExportPage(tickets, page.checkpoint, page.end)
 
     def count_open(self) -> int | None:
         return None  # the list has no count; the progress bar shows tickets and rate only

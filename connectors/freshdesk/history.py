@@ -25,7 +25,6 @@ notes (its agent) are left out: `escalator simulate` decides Escalator's writes 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -34,11 +33,9 @@ from escalator.connectors.base import HistoryChunk
 from escalator.connectors.errors import PermanentError
 from escalator.connectors.freshdesk import values
 from escalator.connectors.freshdesk.api import CHANNELS, COMPANY_FIELDS, FreshdeskClient, plain_text
+from escalator.connectors.freshdesk.listing import updated_tickets
 from escalator.rules.model import format_instant, parse_instant
 
-LIST_PAGE_SIZE = 100
-LIST_MAX_PAGE = 300
-"""Freshdesk serves at most this many pages for one list query."""
 LANGUAGE_LOCALES = {"en": "en-US", "es": "es", "fr": "fr", "de": "de", "pt-BR": "pt-BR", "pt-PT": "pt-PT"}
 """Freshdesk language codes that are not already the locale the templates are chosen by."""
 TIME_ZONES = {
@@ -67,45 +64,15 @@ class FreshdeskHistory:
         """Called before each list call (Freshdesk's list has no limit of its own: a no-op by default)."""
 
     def chunks(self, *, since: datetime, checkpoint: str | None = None) -> Iterator[HistoryChunk]:
-        if checkpoint:
-            saved = json.loads(checkpoint)
-            updated_since, page = str(saved["updated_since"]), int(saved["page"])
-        else:
-            updated_since, page = format_instant(since.replace(microsecond=0)), 1
         own = self.client.own_user_id()
-        while True:
-            self.pace()
-            listed = self.http.request(
-                "GET",
-                "/api/v2/tickets",
-                params={
-                    "updated_since": updated_since,
-                    "order_by": "updated_at",
-                    "order_type": "asc",
-                    "per_page": LIST_PAGE_SIZE,
-                    "page": page,
-                    "include": "stats,description",
-                },
-            )
-            if not isinstance(listed, list):
-                raise PermanentError(f"GET /api/v2/tickets: expected a list, got {type(listed).__name__}")
+        for page in updated_tickets(
+            self.http, since=since, checkpoint=checkpoint, include="stats,description", pace=self.pace
+        ):
             lines: list[dict[str, Any]] = []
-            for ticket in listed:
+            for ticket in page.tickets:
                 if not (ticket.get("deleted") or ticket.get("spam")):
                     lines.extend(self.ticket_lines(ticket, own))
-            end = len(listed) < LIST_PAGE_SIZE
-            newest = max((parse_instant(item.get("updated_at")) for item in listed), default=None, key=_key)
-            if end:
-                next_since, next_page = updated_since, page
-            elif page >= LIST_MAX_PAGE and newest is not None:
-                next_since, next_page = format_instant(newest), 1
-            else:
-                next_since, next_page = updated_since, page + 1
-            mark = json.dumps({"updated_since": next_since, "page": next_page}, separators=(",", ":"))
-            yield HistoryChunk(lines, mark, len(listed), newest)
-            if end:
-                return
-            updated_since, page = next_since, next_page
+            yield HistoryChunk(lines, page.checkpoint, len(page.tickets), page.newest)
 
     def ticket_lines(self, ticket: Mapping[str, Any], own: str) -> list[dict[str, Any]]:
         """One ticket's lines, in time order (see the module docstring)."""
