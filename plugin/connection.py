@@ -15,12 +15,14 @@ No caller retries inside redis-py: a command that timed out may have run, and ea
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.client import PubSub
 from redis.retry import Retry
 
 
@@ -210,3 +212,17 @@ def describe(url: str) -> str:
         return parse_redis_url(url).display()
     except RedisUrlError:
         return _redact(url)
+
+
+def confirmed_subscription(listener: redis.Redis, channel: str) -> PubSub:
+    """A pub/sub connection on `channel`, returned once Redis confirmed the subscription: a wake-up published
+    before that would be missed, and with it a deadline or a queued ticket until the next poll."""
+    pubsub: PubSub = listener.pubsub()  # type: ignore[no-untyped-call]
+    pubsub.subscribe(channel)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+        if message is not None and message["type"] == "subscribe":
+            return pubsub
+    pubsub.close()
+    raise redis.TimeoutError(f"no confirmation for the subscription to {channel}")

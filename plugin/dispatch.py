@@ -18,11 +18,10 @@ import random
 import threading
 import time
 
-import redis
 from redis.client import PubSub
 
 from escalator.plugin import keys
-from escalator.plugin.connection import UNAVAILABLE
+from escalator.plugin.connection import UNAVAILABLE, confirmed_subscription
 from escalator.plugin.logs import throttled
 from escalator.plugin.queue import WAKE_CHANNEL
 from escalator.plugin.runtime import Runtime
@@ -92,15 +91,7 @@ class HandOverLoop:
         return False
 
     def _subscribe(self) -> PubSub:
-        pubsub: PubSub = self.runtime.listener.pubsub()  # type: ignore[no-untyped-call]
-        pubsub.subscribe(WAKE_CHANNEL)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
-            if message is not None and message["type"] == "subscribe":
-                return pubsub
-        pubsub.close()
-        raise redis.TimeoutError("no confirmation for the drain wake subscription")
+        return confirmed_subscription(self.runtime.listener, WAKE_CHANNEL)
 
     def _wait(self, pubsub: PubSub, looked: float) -> set[str] | None:
         """The tenants a wake message named, or None when it is time to look at every tenant."""

@@ -35,7 +35,7 @@ from typing import Any
 import redis
 from redis.client import PubSub
 
-from escalator.plugin.connection import UNAVAILABLE
+from escalator.plugin.connection import UNAVAILABLE, confirmed_subscription
 from escalator.plugin.logs import Outage, throttled
 
 log = logging.getLogger(__name__)
@@ -256,15 +256,7 @@ class TimerStore:
 
     def subscribe_wake(self) -> PubSub:
         """A pub/sub connection on the wake channel, confirmed subscribed so no later arm is missed."""
-        pubsub: PubSub = self.listener.pubsub()  # type: ignore[no-untyped-call]
-        pubsub.subscribe(self.wake_channel)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
-            if message is not None and message["type"] == "subscribe":
-                return pubsub
-        pubsub.close()
-        raise redis.TimeoutError("no confirmation for the timer wake subscription")
+        return confirmed_subscription(self.listener, self.wake_channel)
 
     def keys(self) -> list[str]:
         """pending, inflight, inflight_due: the KEYS of every script that touches a timer."""
