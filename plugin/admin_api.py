@@ -201,7 +201,7 @@ def live() -> Response:
             {"name": name, "vendor": found.config.tenants[name].vendor, **backlog, "timers": found.timers(name).count()}
         )
     workers: dict[str, int] = {}
-    for worker in read_workers(found.jobs):
+    for worker in read_workers(found.jobs, found.redis):
         workers[worker.state] = workers.get(worker.state, 0) + 1
     return _no_store(
         jsonify(at=format_instant(datetime.now(UTC).replace(microsecond=0)), tenants=rows, workers=workers)

@@ -41,6 +41,8 @@ class HandOverLoop:
         self.runtime = runtime
         self.stop = stop
         self._next = 0
+        self.busy = False
+        """A drain is running (the heartbeat says `busy`)."""
 
     def run(self) -> None:
         """Serve drain tokens until `stop` is set; outages are waited out (reported once)."""
@@ -85,7 +87,11 @@ class HandOverLoop:
             if token is None:
                 continue
             self._next = (names.index(tenant) + 1) % len(names)  # fairness: the next tenant goes first next time
-            drain(tenant, token)
+            self.busy = True
+            try:
+                drain(tenant, token)
+            finally:
+                self.busy = False
             self.runtime.alive()
             return True
         return False

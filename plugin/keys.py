@@ -3,7 +3,7 @@
 The braces are a Redis Cluster hash tag: every key of a tenant lands in the same slot, so each Lua script
 (intake, claim, finish, timers) touches one slot and runs unchanged on one server, Sentinel or a cluster.
 Tenants never share a key. The only keys outside a tenant are `esc:schema` (the layout's version, for
-migrations) and what RQ keeps under its own `rq:` prefix.
+migrations), `esc:workers` (workers that run without RQ, on a cluster) and what RQ keeps under its `rq:` prefix.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ PREFIX = "esc"
 SCHEMA = f"{PREFIX}:schema"
 """The key layout's version: 2 since keys are hash-tagged per tenant (plugin.migrate moves version 1)."""
 SCHEMA_VERSION = 2
+WORKERS = f"{PREFIX}:workers"
+"""Hash: worker name -> "<state> <heartbeat epoch>", for workers serving hand-over lists (a cluster), whom RQ's
+own worker registry does not know."""
 
 
 def tenant_prefix(tenant: str) -> str:

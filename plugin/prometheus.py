@@ -26,7 +26,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from rq import Queue, Worker
 
 from escalator import __version__
-from escalator.plugin import keys
+from escalator.plugin import keys, roster
+from escalator.plugin.connection import is_cluster
 from escalator.rules.model import parse_instant
 from escalator.rules.policy import SLA_METRICS
 
@@ -161,8 +162,11 @@ def read_tenant(
     )
 
 
-def read_workers(queue: Queue) -> list[WorkerReading]:
-    """The RQ workers registered on the drain queue (RQ drops a worker whose heartbeat key expired)."""
+def read_workers(queue: Queue, client: redis.Redis) -> list[WorkerReading]:
+    """The RQ workers registered on the drain queue (RQ drops a worker whose heartbeat key expired); on a
+    Redis Cluster, where workers run without RQ, the roster they keep themselves (plugin.roster)."""
+    if is_cluster(client):
+        return [WorkerReading(state, heartbeat) for state, heartbeat in roster.serving(client)]
     found: list[WorkerReading] = []
     try:
         workers = Worker.all(queue=queue)
@@ -285,7 +289,9 @@ class EscalatorCollector(Collector):
             states[worker.state] = states.get(worker.state, 0) + 1
             newest = max(newest, worker.last_heartbeat or 0.0)
         workers = GaugeMetricFamily(
-            f"{PREFIX}_workers", "RQ workers registered on the drain queue, by state.", labels=["state"]
+            f"{PREFIX}_workers",
+            "Workers serving the drain queue (RQ's registry; on a cluster, the workers' own roster), by state.",
+            labels=["state"],
         )
         for state, count in sorted(states.items()):
             workers.add_metric([state], count)
@@ -312,5 +318,5 @@ def read(client: redis.Redis, tenants: Sequence[tuple[str, str, float | None]], 
     """(tenant, its timers' pending key, its reconcile interval) for each tenant, and the drain queue."""
     return Reading(
         tenants={name: read_tenant(client, name, timers_key, every) for name, timers_key, every in tenants},
-        workers=read_workers(queue),
+        workers=read_workers(queue, client),
     )

@@ -14,6 +14,7 @@ embedded mode and tests run the same assembly in threads. Either way nothing in 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -29,7 +30,9 @@ import redis
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
+from escalator.plugin import roster
 from escalator.plugin.connection import RQ_DEQUEUE_TIMEOUT, UNAVAILABLE
+from escalator.plugin.dispatch import HandOverLoop
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 
 log = logging.getLogger(__name__)
@@ -110,7 +113,10 @@ class WorkerService:
     threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _rq: DrainWorker | None = None
+    _hand_over: HandOverLoop | None = None
     _last_health: float = 0.0
+    _last_beat: float = 0.0
+    name: str = field(default_factory=roster.worker_name)
 
     def __post_init__(self) -> None:
         self.runtime.alive = self._alive
@@ -196,17 +202,20 @@ class WorkerService:
                 self._rq = None
 
     def _serve_hand_over(self, *, burst: bool) -> None:
-        from escalator.plugin.dispatch import HandOverLoop
-
         if not self.in_thread:  # RQ installs these itself; without it the main thread needs its own
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda signum, frame: self.begin_stop())
-        loop = HandOverLoop(self.runtime, self._stop)
-        if burst:
-            while loop.serve(None):
-                continue
-            return
-        loop.run()
+        loop = self._hand_over = HandOverLoop(self.runtime, self._stop)
+        try:
+            if burst:
+                while loop.serve(None):
+                    continue
+                return
+            loop.run()
+        finally:
+            self._hand_over = None
+            with contextlib.suppress(*UNAVAILABLE):
+                roster.leave(self.runtime.redis, self.name)
 
     def _wait_for_redis(self, backoff: float) -> float:
         """Wait (capped, jittered) until Redis answers; returns the next backoff to use."""
@@ -236,7 +245,20 @@ class WorkerService:
                 self.runtime.outage.down(error)
             except Exception as error:  # the sweeper must outlive anything a sweep meets
                 log.error("housekeeping failed: %s", error, exc_info=error)
+            self._beat()
             self._alive()
+
+    def _beat(self) -> None:
+        """Without RQ (a cluster), this worker's heartbeat in the roster: RQ's registry does not know it."""
+        loop = self._hand_over
+        now = time.monotonic()
+        if loop is None or now - self._last_beat < roster.BEAT_SECONDS:
+            return
+        try:
+            roster.beat(self.runtime.redis, self.name, "busy" if loop.busy else "idle")
+            self._last_beat = now
+        except UNAVAILABLE as error:
+            self.runtime.outage.down(error)
 
     def _alive(self) -> None:
         if self.health_file is None:

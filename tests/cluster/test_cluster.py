@@ -217,10 +217,13 @@ def test_escalator_worker_and_the_wsgi_receiver_run_on_the_cluster(
             assert deployment.deliver(client, tenant) == [202]
         for desk in deployment.desks.values():
             wait_for(lambda desk=desk: len(desk.writes) == 1, 30.0)
+        wait_for(lambda: b'escalator_workers{state="idle"} 1.0' in client.get("/metrics").data, 15.0)
+        assert deployment.redis.hlen(keys.WORKERS) == 1, "RQ does not run here: the worker keeps its own roster"
         worker.terminate()
         output = worker.communicate(timeout=20)[0].decode()
         assert worker.returncode == 0, output
         assert "Traceback" not in output
+        assert deployment.redis.hlen(keys.WORKERS) == 0, "a stopping worker leaves the roster"
     finally:
         if worker.poll() is None:
             worker.kill()
