@@ -32,7 +32,7 @@ COPY --from=build /opt/escalator /opt/escalator
 USER 10001:10001
 WORKDIR /home/escalator
 EXPOSE 8000
-# `serve` answers /healthz; a worker has no HTTP port (compose turns the check off for it).
+# `serve` answers /healthz; a worker has no HTTP port: compose replaces this check with `escalator healthcheck`.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 ENTRYPOINT ["escalator"]

@@ -1,15 +1,16 @@
 """Durable, precise timers: SLA deadlines and elapsed-time triggers kept in Redis.
 
-Layout (namespace ``esc``):
+Layout (one store per tenant, in the tenant's namespace ``esc:{acme}``, so its scripts touch one cluster
+slot):
 
-* ``esc:timers:pending``     sorted set, member = timer key, score = due (epoch seconds, float).
+* ``<namespace>:timers:pending``     sorted set, member = timer key, score = due (epoch seconds, float).
   The key encodes everything a handler needs (``"acme:12345:sla:first_response"``), so an armed
   timer costs one sorted-set member and nothing else.
-* ``esc:timers:inflight``    sorted set, member = timer key, score = lease expiry of a claimed timer.
-* ``esc:timers:inflight_due`` hash, timer key -> original due, only while a timer is in flight.
+* ``<namespace>:timers:inflight``    sorted set, member = timer key, score = lease expiry of a claimed timer.
+* ``<namespace>:timers:inflight_due`` hash, timer key -> original due, only while a timer is in flight.
   Reclaiming an expired lease restores that due (so a re-fire still reports the real deadline)
   and ack uses it to tell a stale ack from a newer firing of the same key.
-* ``esc:timers:wake``        pub/sub channel; ``arm`` publishes when it creates a new earliest deadline.
+* ``<namespace>:timers:wake``        pub/sub channel; ``arm`` publishes when it creates a new earliest deadline.
 
 Every state change is a single Lua script, so exactly one claimer gets a due timer.  Delivery is
 at-least-once: a handler that crashes or raises leaves its lease to expire, and the timer fires again.

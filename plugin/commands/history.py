@@ -221,7 +221,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "export",
         help="write the help desk's ticket history as a history file (for simulate); resumable",
         description="Reads the tenant's ticket history from the help desk (Zendesk: the incremental ticket-event "
-        "export; Freshdesk: tickets and their conversations) and writes it as a history file (DESIGN §9, "
+        "export; Freshdesk: tickets and their conversations) and writes it as a history file ("
         "rules/history.schema.json), streamed, with a progress bar. Interrupted, the same command continues "
         "from its checkpoint; --restart starts over. Escalator's own updates are left out.",
         epilog=reads("config", "redis", "secrets")
@@ -251,7 +251,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--until", type=_instant, help="run the virtual clock to this instant (default: the file's last event)"
     )
     simulate.add_argument("--compare", metavar="RULES2", help="also replay through RULES2 and show what changes")
-    simulate.add_argument("--json", action="store_true", help="machine-readable output (DESIGN §9)")
+    simulate.add_argument("--json", action="store_true", help="machine-readable output: summary and per-ticket actions")
     simulate.add_argument("--ticket", metavar="ID", help="print one ticket's full trace: every step, reason, timer")
     simulate.set_defaults(run=cmd_simulate)
 

@@ -40,7 +40,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         epilog=reads("config", "redis"),
     )
     metrics.add_argument("tenant")
-    metrics.add_argument("--json", action="store_true", help="machine-readable output (DESIGN §8 keys)")
+    metrics.add_argument("--json", action="store_true", help="machine-readable output (the KPI keys the README lists)")
     metrics.add_argument("--since", type=_day, help="first day (ISO 8601 date or instant; default 30 days ago)")
     metrics.add_argument("--until", type=_day, help="last day, included (default today)")
     metrics.add_argument("--by", choices=["day"], help="add a series: one entry per day")
