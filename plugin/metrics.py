@@ -30,6 +30,33 @@ def quantiles(values: Iterable[float]) -> dict[str, float | int | None]:
     return {"median": round(statistics.median(ordered), 3), "p90": round(p90, 3), "count": len(ordered)}
 
 
+OUTLIER_TIMES_MEDIAN = 3.0
+"""An agent whose clocks stood still more than this many times the median agent's is a pause outlier."""
+OUTLIER_MIN_AGENTS = 3
+"""Fewer agents pausing than this make no team to compare with."""
+OUTLIER_MIN_HOURS = 4.0
+"""Below this many hours paused in the window, nobody is an outlier (a quiet window proves nothing)."""
+
+
+def pause_outliers(seconds_by_agent: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Agents whose share of the time paused is far above the team's: more than OUTLIER_TIMES_MEDIAN times
+    the median agent's paused hours (the per-ticket toggle count catches one ticket parked again and again;
+    this catches an agent parking many tickets once each)."""
+    hours = {agent: seconds / 3600 for agent, seconds in seconds_by_agent.items() if agent and seconds > 0}
+    if len(hours) < OUTLIER_MIN_AGENTS:
+        return {}
+    median, total = statistics.median(hours.values()), sum(hours.values())
+    return {
+        agent: {
+            "paused_hours": round(value, 2),
+            "share": round(value / total, 4),
+            "times_median": round(value / median, 2),
+        }
+        for agent, value in sorted(hours.items())
+        if value >= OUTLIER_MIN_HOURS and value > OUTLIER_TIMES_MEDIAN * median
+    }
+
+
 def _hours_of(seconds: dict[str, int]) -> dict[str, float]:
     return {name: round(value / 3600, 2) for name, value in seconds.items()}
 
@@ -89,6 +116,7 @@ class Window:
             "paused_hours_by_agent": _hours_of(self.prefixed("paused_seconds_by_agent:")),
             "paused_hours_by_unit": _hours_of(self.prefixed("paused_seconds_by_unit:")),
             "suspicious_pause_tickets": count["pause_suspicious"],
+            "pause_outliers": pause_outliers(self.prefixed("paused_seconds_by_agent:")),
             "incidents": count["incidents"],
             "incident_tickets": count["incident_tickets"],
         }
@@ -178,6 +206,11 @@ def format_report(report: dict[str, Any]) -> str:
         )
     if report["suspicious_pause_tickets"]:
         lines.append(f"  tickets paused suspiciously often   {report['suspicious_pause_tickets']}")
+    for agent, outlier in report["pause_outliers"].items():
+        lines.append(
+            f"  agent {agent} paused far more than the team: {outlier['paused_hours']:g} h, "
+            f"{outlier['times_median']:g}x the median agent's"
+        )
     for metric, outcome in report["sla"].items():
         lines.append(
             f"  SLA {metric:<33}{_percent(outcome['attainment'])} met "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from escalator.plugin.metrics import Window, pause_outliers
 from escalator.rules.kpi import kpi_changes
 from escalator.rules.pausing import PauseState
 from escalator.rules.sla import SlaClock, deadline_of
@@ -92,3 +93,17 @@ def test_time_paused_is_counted_per_agent_and_unit_and_per_solved_ticket() -> No
     w.agent_changes(MONDAY_10AM + timedelta(hours=3), status="solved")
     assert ("2026-03-09", "paused_hours", 2.0) in kpi_changes(before, w.state).values
     assert kpi_changes(TicketState(), TicketState()).counts == {}
+
+
+def test_an_agent_pausing_far_more_than_the_team_is_named_in_the_report() -> None:
+    """Per ticket, parking it once looks innocent; across tickets, one agent's share of the paused time shows."""
+    window = Window()
+    hours = {"101": 3, "102": 4, "103": 5, "104": 40}  # 104 parks many tickets once each
+    window.add({f"paused_seconds_by_agent:{agent}": h * 3600 for agent, h in hours.items()}, {})
+    outliers = window.kpis()["pause_outliers"]
+    assert list(outliers) == ["104"]
+    assert outliers["104"] == {"paused_hours": 40.0, "share": round(40 / 52, 4), "times_median": 8.89}
+    assert pause_outliers({"101": 3 * 3600, "104": 40 * 3600}) == {}, "two agents make no team to compare with"
+    quiet = {agent: h * 360 for agent, h in hours.items()}  # a tenth: 4 h for the busiest
+    assert pause_outliers(quiet) == {"104": {"paused_hours": 4.0, "share": round(40 / 52, 4), "times_median": 8.89}}
+    assert pause_outliers({agent: h * 300 for agent, h in hours.items()}) == {}, "under 4 hours proves nothing"
