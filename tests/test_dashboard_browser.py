@@ -185,6 +185,14 @@ def test_the_dashboard_draws_its_charts_and_replays_a_dead_letter(
     escalations = browser.painted("chart-escalations")
     assert escalations["labels"] == 30 and escalations["points"] == [30, 30, 30], "a bar per day, 3 series"
     assert int(page.inner_text("#k-tickets")) > 1000
+    dashes = page.evaluate(
+        """() => {
+            const chart = Chart.getChart(document.getElementById("chart-sla"));
+            const last = chart.data.labels.length - 1, dash = chart.data.datasets[0].segment.borderDash;
+            return [dash({chart, p1DataIndex: last}) || null, dash({chart, p1DataIndex: last - 1}) || null];
+        }"""
+    )
+    assert dashes == [[4, 4], None], "the line into today (a day still filling up) is dashed, the others not"
     assert "First response" in page.inner_text("#k-sla") and "%" in page.inner_text("#k-sla")
     assert page.locator("#tenant option").all_inner_texts() == [TENANT, "globex"], "a picker for two tenants"
     backlog = page.locator("#backlog tbody tr").first.inner_text().split("\t")

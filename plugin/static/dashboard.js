@@ -66,9 +66,21 @@
   }
 
   function shortDay(day) {
+    if (day === isoDay(new Date())) {
+      return "today (so far)";
+    }
     var date = new Date(day + "T00:00:00Z");
     return date.toLocaleDateString("en", { month: "short", day: "numeric", timeZone: "UTC" });
   }
+
+  // The current UTC day is still filling up: its rates rest on a few tickets and swing wildly. The line into
+  // it is dashed and the axis says "today (so far)", so a partial day is not read as a collapse.
+  var PARTIAL_DAY = {
+    borderDash: function (context) {
+      var labels = context.chart.data.labels;
+      return labels[context.p1DataIndex] === isoDay(new Date()) ? [4, 4] : undefined;
+    }
+  };
 
   function say(text, problem) {
     statusLine.textContent = text;
@@ -169,7 +181,7 @@
             backgroundColor: COLORS.agent, stack: "escalations", yAxisID: "y" },
           { label: "escalation rate", type: "line", data: series.map(function (row) { return rate(row.escalation_rate); }),
             borderColor: COLORS.rate, backgroundColor: COLORS.rate, pointRadius: 0, borderWidth: 1.5, yAxisID: "y1",
-            spanGaps: true, tension: 0.2 }
+            spanGaps: true, tension: 0.2, segment: PARTIAL_DAY }
         ]
       },
       options: {
@@ -199,7 +211,8 @@
           return {
             label: METRIC_NAMES[metric] || metric,
             data: series.map(function (row) { return row.sla && row.sla[metric] ? rate(row.sla[metric].attainment) : null; }),
-            borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 1.5, spanGaps: true, tension: 0.2
+            borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 1.5, spanGaps: true, tension: 0.2,
+            segment: PARTIAL_DAY
           };
         })
       },
@@ -238,7 +251,7 @@
             backgroundColor: COLORS.bounced, yAxisID: "y" },
           { label: "bounce rate", type: "line", data: series.map(function (row) { return rate(row.bounce_rate); }),
             borderColor: COLORS.rate, backgroundColor: COLORS.rate, pointRadius: 0, borderWidth: 1.5, yAxisID: "y1",
-            spanGaps: true, tension: 0.2 }
+            spanGaps: true, tension: 0.2, segment: PARTIAL_DAY }
         ]
       },
       options: {
