@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
@@ -50,9 +51,12 @@ Failed = Callable[[Runtime, str, str, list[str], Exception], None]
 """How a ticket's failure is retried or buried (plugin.jobs.failed)."""
 
 
-def work_batch(runtime: Runtime, ctx: TenantContext, claimed: Sequence[Claimed], failed: Failed) -> int:
-    """Decide and record a claimed batch; returns how many tickets were handled. On a stop request, what is
-    not yet decided is handed back at once for another worker."""
+def work_batch(
+    runtime: Runtime, ctx: TenantContext, claimed: Sequence[Claimed], failed: Failed, deadline: float | None = None
+) -> int:
+    """Decide and record a claimed batch; returns how many tickets were handled. On a stop request, or once
+    the drain's `deadline` (time.monotonic) has passed, what is not yet decided is handed back at once for
+    another drain."""
     queue, tenant = runtime.queue, ctx.name
     raws = {item.ticket_id: item.raw for item in claimed}
     finished: list[Finished] = []
@@ -79,45 +83,51 @@ def work_batch(runtime: Runtime, ctx: TenantContext, claimed: Sequence[Claimed],
     )
 
     def decide(ready: Prepared) -> Finished | Prepared | None:
-        if runtime.stopping.is_set():
-            return ready  # handed back below, for a worker that is not stopping
+        if runtime.stopping.is_set() or (deadline is not None and time.monotonic() > deadline):
+            return ready  # handed back below, for a drain that is not stopping or out of time
         return _guarded(
             runtime, tenant, ready.claimed, failed, lambda: _decide(runtime, ctx, ready, histories.get(id(ready)))
         )
 
     flushed, handed_back = time.monotonic(), []
-    for done in _concurrently(decide, prepared):
-        if isinstance(done, Prepared):
-            handed_back.append(done.claimed.ticket_id)
-        elif done is not None:
-            finished.append(done)
-        if finished and time.monotonic() - flushed > FLUSH_SECONDS:
-            record(runtime, tenant, finished, raws, failed)
-            finished, flushed = [], time.monotonic()
+    with closing(_as_decided(decide, prepared)) as results:  # closed at once on an error: see _as_decided
+        for done in results:
+            # None: FLUSH_SECONDS without a result, or a ticket that was deferred, retried or buried
+            if isinstance(done, Prepared):
+                handed_back.append(done.claimed.ticket_id)
+            elif done is not None:
+                finished.append(done)
+            if finished and time.monotonic() - flushed >= FLUSH_SECONDS:
+                record(runtime, tenant, finished, raws, failed)
+                finished, flushed = [], time.monotonic()
     record(runtime, tenant, finished, raws, failed)
     queue.defer_many(tenant, handed_back)
     return len(claimed)
 
 
-def _concurrently(work: Callable[[Prepared], T], items: Sequence[Prepared]) -> Iterator[T]:
-    """`work` on every item, DECIDERS at a time, results as they come. A write-back mostly waits on the help
-    desk and Redis; meanwhile the next ticket is decided. An error (Redis gone) is raised once every item has
-    ended, so nothing is still writing when the drain hands its leases over."""
+def _as_decided(work: Callable[[Prepared], T], items: Sequence[Prepared]) -> Generator[T | None, None, None]:
+    """`work` on every item, DECIDERS at a time: each result as it comes, and None whenever FLUSH_SECONDS pass
+    without one, so the caller records what is finished while a slow write-back still waits on the help desk.
+
+    Nothing is still running when this ends, however it ends: on an error (Redis gone, raised by a decider or
+    by the caller's recording) the items not started are cancelled and the running ones waited for, so no
+    ticket is still being written to the help desk when the drain hands its leases over."""
     if len(items) < 2:
         yield from (work(item) for item in items)
         return
     futures = [_pool().submit(work, item) for item in items]
-    error: BaseException | None = None
-    for future in as_completed(futures):
-        try:
-            result = future.result()
-        except BaseException as failure:  # re-raised below, once the others ended
-            error = error or failure
-            continue
-        if error is None:
-            yield result
-    if error is not None:
-        raise error
+    pending: set[Future[T]] = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+            if not done:
+                yield None
+            for future in done:
+                yield future.result()
+    finally:
+        for future in pending:
+            future.cancel()
+        wait(futures)
 
 
 _deciders: ThreadPoolExecutor | None = None

@@ -13,6 +13,7 @@ once Redis answers, or expire).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -32,7 +33,8 @@ from escalator.plugin.runtime import Runtime, current
 log = logging.getLogger(__name__)
 
 DRAIN_BUDGET_SECONDS = 300.0
-"""A drain job hands over to a fresh one after this long, well inside the RQ job timeout."""
+"""A drain job hands over to a fresh one after this long, well inside the RQ job timeout: no ticket is started
+after it (the rest of the batch is handed back), and one started before it ends within the vendor's retries."""
 CONTEXT_SECONDS = 5.0
 """How long a drain decides on one snapshot of the tenant before looking for a changed rules file."""
 REFUSED_ATTEMPTS = 3
@@ -96,7 +98,7 @@ def drain(tenant: str, token: str) -> int:
                     continue
                 if time.monotonic() - resolved > CONTEXT_SECONDS:
                     ctx, resolved = runtime.context(tenant), time.monotonic()
-                handled += work_batch(runtime, ctx, claimed, failed)
+                handled += work_batch(runtime, ctx, claimed, failed, deadline=started + DRAIN_BUDGET_SECONDS)
                 runtime.alive()
                 if time.monotonic() - started > DRAIN_BUDGET_SECONDS:
                     runtime.queue.release_drainer(tenant, held)
@@ -107,6 +109,12 @@ def drain(tenant: str, token: str) -> int:
         runtime.queue.leases.forget(tenant)
         held = None
         return handled  # leases are handed back once Redis answers; whoever claims the tickets carries on
+    except BaseException:
+        # A bug, a refused script, RQ's job timeout: the tickets go back at once (not renewed by every later
+        # drain of this process), and RQ records the failed job.
+        with contextlib.suppress(redis.RedisError):
+            runtime.queue.leases.give_back(tenant)
+        raise
     finally:
         if held is not None:
             _release_quietly(runtime, tenant, held)

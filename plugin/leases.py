@@ -91,6 +91,21 @@ class HeldLeases:
             for lease in [lease for lease in self._held if lease.tenant == tenant]:
                 self._orphans[lease] = self._held.pop(lease)
 
+    def give_back(self, tenant: str) -> int:
+        """A drain ended on an unexpected error: hand the tenant's leases back now, so its tickets are ready
+        again at once instead of renewed for as long as this process lives; while Redis does not answer they
+        wait as orphans."""
+        with self._lock:
+            mine = {lease: until for lease, until in self._held.items() if lease.tenant == tenant}
+            for lease in mine:
+                del self._held[lease]
+        try:
+            return self._release(mine)
+        except redis.RedisError:
+            with self._lock:
+                self._orphans.update(mine)
+            raise
+
     def release_orphans(self) -> int:
         """Hand back what drains gave up during a Redis outage: their tickets are ready again at once."""
         with self._lock:

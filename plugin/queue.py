@@ -13,6 +13,7 @@ tickets are claimed again.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,8 @@ from escalator.plugin.leases import DRAINER_LEASE_SECONDS, TICKET_LEASE_SECONDS,
 from escalator.plugin.ledger import LEDGER_SECONDS
 from escalator.plugin.timers import TimerStore
 from escalator.rules.model import TicketEvent
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Claimed", "DeadLetter", "EventQueue", "Finish", "Finished", "Offer", "Op"]
 
@@ -115,6 +118,7 @@ class EventQueue:
         self._acquire = client.register_script(queue_scripts.ACQUIRE_DRAINER)
         self._reclaim = client.register_script(queue_scripts.RECLAIM)
         self._replay = client.register_script(queue_scripts.REPLAY)
+        self._release_drainer = client.register_script(queue_scripts.RELEASE_DRAINER)
         self.leases = HeldLeases(client)
         """What this process holds: renewed while it works, handed back when it stops."""
 
@@ -240,7 +244,7 @@ class EventQueue:
             return
         timers = TimerStore(self.redis, keys.timers(tenant))
         counts, rest = finish_args(finished)
-        self._finish(
+        _, skipped = self._finish(
             keys=[
                 keys.processing(tenant),
                 keys.ready(tenant),
@@ -262,6 +266,14 @@ class EventQueue:
                 *rest,
             ],
         )
+        if int(skipped):
+            log.error(
+                "%s: %d counter, KPI or timer update(s) of %d finished ticket(s) refused by Redis (a key of the "
+                "wrong type?); the tickets themselves were recorded",
+                tenant,
+                int(skipped),
+                len(finished),
+            )
         for item in finished:
             self._let_go(tenant, item.ticket_id)
 
@@ -311,12 +323,12 @@ class EventQueue:
         self.leases.let_go(Lease(tenant, ticket_id, ticket=True))
 
     def release_drainer(self, tenant: str, token: str) -> bool:
-        """Give the token back; True when due work remains and the caller should try to carry on."""
+        """Give the token back; True when a due ticket nobody holds remains and the caller should carry on."""
         self.leases.let_go(Lease(tenant, token, ticket=False))
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(keys.drainers(tenant), token)
-        pipe.zcount(keys.ready(tenant), "-inf", time.time())
-        return bool(pipe.execute()[1])
+        more = self._release_drainer(
+            keys=[keys.drainers(tenant), keys.ready(tenant), keys.processing(tenant)], args=[token, time.time()]
+        )
+        return bool(more)
 
     def hold_drainer(self, tenant: str, token: str) -> None:
         """This process now works under `token` (renewed with its tickets, handed back if it stops)."""

@@ -99,6 +99,21 @@ FINISH = (
     + CANCEL_LUA
     + """
 local now, at, requeue = ARGV[1], 14, {}
+-- Redis keeps the writes a script made before an error: check first that every key a ticket's part writes
+-- has the type it needs, so a key someone overwrote fails the whole finish before anything is written (and
+-- the caller's one-by-one retry finds the culprit without applying anyone's part twice).
+local expected = {{ARGV[5], 'list'}, {ARGV[6], 'string'}, {ARGV[7], 'string'}, {ARGV[8], 'list'}, {ARGV[9], 'hash'}}
+local check = 14
+for _ = 1, tonumber(ARGV[10]) do
+  local ticket = ARGV[check + 1]
+  for _, kind in ipairs(expected) do
+    local found = redis.call('TYPE', kind[1] .. ticket)['ok']
+    if found ~= 'none' and found ~= kind[2] then
+      return redis.error_reply('WRONGTYPE ' .. kind[1] .. ticket .. ' holds a ' .. found .. ', not a ' .. kind[2])
+    end
+  end
+  check = check + 5 + tonumber(ARGV[check + 5])
+end
 for _ = 1, tonumber(ARGV[10]) do
   local ticket, consumed, state, journal = ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3], ARGV[at + 4]
   local sent = tonumber(ARGV[at + 5])
@@ -121,26 +136,33 @@ for _ = 1, tonumber(ARGV[10]) do
 end
 for i = 1, tonumber(ARGV[11]) do redis.call('RPUSH', KEYS[3], ARGV[at + i]) end
 at = at + tonumber(ARGV[11])
+-- Counters, KPI aggregates, history facts and timers come after every ticket's part: one that fails (a
+-- key of the wrong type) is skipped and counted, never undoing or repeating what the tickets' parts did.
+local skipped = 0
 for i = 1, tonumber(ARGV[12]) do
   local code, key, a, b = ARGV[at + 4 * i - 3], ARGV[at + 4 * i - 2], ARGV[at + 4 * i - 1], ARGV[at + 4 * i]
-  if code == 'H' then redis.call('HINCRBY', key, a, b)
-  elseif code == 'L' then redis.call('RPUSH', key, a)
-  elseif code == 'S' then redis.call('SADD', key, a)
-  elseif code == 'Z' then redis.call('ZADD', key, a, b)
-  elseif code == 'T' then redis.call('ZREMRANGEBYSCORE', key, '-inf', a)
-  elseif code == 'X' then redis.call('EXPIRE', key, a)
+  local reply
+  if code == 'H' then reply = redis.pcall('HINCRBY', key, a, b)
+  elseif code == 'L' then reply = redis.pcall('RPUSH', key, a)
+  elseif code == 'S' then reply = redis.pcall('SADD', key, a)
+  elseif code == 'Z' then reply = redis.pcall('ZADD', key, a, b)
+  elseif code == 'T' then reply = redis.pcall('ZREMRANGEBYSCORE', key, '-inf', a)
+  elseif code == 'X' then reply = redis.pcall('EXPIRE', key, a)
   end
+  if type(reply) == 'table' and reply['err'] then skipped = skipped + 1 end
 end
 at = at + 4 * tonumber(ARGV[12])
 local items = {}
 for i = 1, 2 * tonumber(ARGV[13]) do items[i] = ARGV[at + i] end
 at = at + 2 * tonumber(ARGV[13])
-for i = 1, tonumber(ARGV[14]) do cancel_timer(KEYS[5], KEYS[6], KEYS[7], ARGV[at + i]) end
-arm_timers(KEYS[5], ARGV[2], items)
+for i = 1, tonumber(ARGV[14]) do
+  if not pcall(cancel_timer, KEYS[5], KEYS[6], KEYS[7], ARGV[at + i]) then skipped = skipped + 1 end
+end
+if not pcall(arm_timers, KEYS[5], ARGV[2], items) then skipped = skipped + 1 end
 for _, ticket in ipairs(requeue) do
   if redis.call('LLEN', ARGV[5] .. ticket) > 0 then redis.call('ZADD', KEYS[2], 'NX', now, ticket) end
 end
-return #requeue
+return {#requeue, skipped}
 """
 )
 
@@ -175,4 +197,16 @@ for _, ticket in ipairs(stale) do
   redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ticket)
 end
 return #stale
+"""
+
+# KEYS: drainers, ready, processing ; ARGV: token, now -- give a drain token back; 1 when a due ticket nobody
+# holds remains (the drain should carry on), 0 when every due ticket is held by another drain, which takes it
+# again after its finish: carrying on then would only spin on empty claims.
+RELEASE_DRAINER = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 512)
+for _, ticket in ipairs(due) do
+  if not redis.call('ZSCORE', KEYS[3], ticket) then return 1 end
+end
+return 0
 """

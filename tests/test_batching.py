@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,14 +22,16 @@ from rq import SimpleWorker
 from escalator.fakedesk.zendesk import FakeZendesk
 from escalator.plugin import keys
 from escalator.plugin.app import create_app
-from escalator.plugin.batches import work_batch
+from escalator.plugin.batches import FLUSH_SECONDS, _as_decided, work_batch
 from escalator.plugin.clock import fire
 from escalator.plugin.config import Config
 from escalator.plugin.jobs import failed, quiet
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 from escalator.plugin.timers import FiredTimer
+from escalator.rules.model import TicketEvent
 from escalator.rules.state import Escalation, TicketState
-from tests.support import TENANT, Pipeline, tenant_config
+from tests.support import TENANT, Pipeline, pipeline, tenant_config
+from tests.support_vendors import SEED
 
 
 class CountingConnection(redis.Connection):
@@ -186,3 +191,92 @@ def test_the_state_is_stored_as_dataclasses_asdict_would_store_it() -> None:
     data["escalations"][0]["target"] = "L3"
     assert state.clocks["first_response"]["pauses"] == [[1, 2]] and state.escalations[0].target == "L2"
     assert TicketState.from_dict(json.loads(json.dumps(asdict(state)))) == state
+
+
+def test_a_batch_never_ends_while_a_ticket_is_still_being_written() -> None:
+    """Should recording fail mid-batch (Redis gone), the drain must not hand its leases over while a decider
+    still writes to the help desk: another worker would take the ticket and could send its reply again."""
+    ended: list[str] = []
+
+    def work(item: Any) -> str:
+        if item == "slow":
+            time.sleep(0.6)  # a write-back waiting on the help desk
+        ended.append(item)
+        return str(item)
+
+    with pytest.raises(redis.ConnectionError), closing(_as_decided(work, ["slow", "quick"])) as results:  # type: ignore[arg-type]
+        for result in results:
+            if result == "quick":
+                raise redis.ConnectionError("recording failed: Redis went away")
+    assert sorted(ended) == ["quick", "slow"], "the slow write-back had ended before the error left the batch"
+
+
+def test_finished_tickets_are_recorded_while_a_slow_write_back_still_waits() -> None:
+    """FLUSH_SECONDS pass without a result: the caller is told (None), so quick decisions are recorded (and their
+    tickets freed) without waiting for the slowest ticket of the batch."""
+    results: list[str | None] = []
+    started = time.monotonic()
+    seen_at: dict[str, float] = {}
+
+    def work(item: Any) -> str:
+        time.sleep(1.2 if item == "slow" else 0.0)
+        return str(item)
+
+    with closing(_as_decided(work, ["slow", "quick"])) as decided:  # type: ignore[arg-type]
+        for result in decided:
+            results.append(result)
+            if result is not None:
+                seen_at[result] = time.monotonic() - started
+    assert results[0] == "quick" and results[-1] == "slow"
+    assert results.count(None) >= 2, f"ticks while the slow one waited: {results}"
+    assert seen_at["quick"] < FLUSH_SECONDS
+
+
+def test_a_drain_does_not_spin_on_tickets_another_drain_holds(pipe: Pipeline) -> None:
+    tickets = how_to_tickets(pipe, 3)
+    pipe.deliver_pending()
+    queue = pipe.runtime.queue
+    held = queue.claim_batch(TENANT, "", 32)  # drain A holds all three
+    assert len(held) == 3
+    again = replace(TicketEvent.from_json(held[0].raw[0]), delivery_id="another-delivery")
+    assert queue.offer(TENANT, again).accepted  # and a new event arrives for one of them
+    assert pipe.redis.zscore(keys.ready(TENANT), str(tickets[0])) is not None, "due, but held by A"
+    pipe.redis.delete(keys.drainers(TENANT))  # the drains the webhooks started never ran here
+    token = queue.acquire_drainer(TENANT, keep=True)
+    assert token is not None and queue.claim_batch(TENANT, token, 32) == [], "drain B finds nothing to claim"
+    assert queue.release_drainer(TENANT, token) is False, "so it ends instead of claiming nothing in a loop"
+    queue.defer_many(TENANT, [str(tickets[1])])  # a ticket nobody holds is due again
+    token = queue.acquire_drainer(TENANT, keep=True)
+    assert token is not None and queue.release_drainer(TENANT, token) is True
+
+
+def test_a_key_of_the_wrong_type_fails_one_ticket_and_records_the_others_once(pipe: Pipeline) -> None:
+    tickets = how_to_tickets(pipe, 3)
+    pipe.deliver_pending()
+    broken = str(tickets[1])
+    pipe.redis.set(keys.journal(TENANT, broken), "someone wrote a string here")
+    pipe.redis.set(keys.metrics(TENANT), "and a string where the counters hash belongs")
+    claimed = pipe.runtime.queue.claim_batch(TENANT, "", 32)
+    work_batch(pipe.runtime, pipe.runtime.context(TENANT), claimed, failed)
+    for ticket in (tickets[0], tickets[2]):
+        assert pipe.redis.llen(keys.inbox(TENANT, str(ticket))) == 0, "recorded"
+        assert pipe.redis.exists(keys.state(TENANT, str(ticket)))
+    assert pipe.redis.llen(keys.inbox(TENANT, broken)) == 1, "its event kept for the retry"
+    assert not pipe.redis.exists(keys.state(TENANT, broken)), "nothing of its part written"
+    assert pipe.redis.hget(keys.attempts(TENANT), broken) == b"1"
+    assert pipe.redis.zcard(keys.processing(TENANT)) == 0, "no lease left behind"
+
+
+def test_a_drain_that_meets_an_unexpected_error_hands_its_tickets_back_at_once(
+    redis_url: str, desk: FakeZendesk
+) -> None:
+    for pipe in pipeline(redis_url, desk, rules_path=SEED):  # the shipped policy reads the history facts
+        globex = pipe.desk.add_organization("Globex", [])
+        bob = pipe.desk.add_user("Bob Stone", "bob@globex.example", organization_id=globex)
+        tickets = [int(pipe.desk.create_ticket(f"Question {n}", "How do I export?", bob)["id"]) for n in range(2)]
+        pipe.deliver_pending()
+        pipe.redis.set(keys.history(TENANT, "organization", str(globex)), "not a sorted set")
+        pipe.work()  # the drain job fails (RQ records it) instead of keeping the tickets leased
+        assert pipe.redis.zcard(keys.processing(TENANT)) == 0, "no lease kept, none renewed for ever"
+        assert {int(t) for t in pipe.redis.zrange(keys.ready(TENANT), 0, -1)} == set(tickets), "ready again"
+        assert pipe.runtime.queue.leases.give_back(TENANT) == 0, "nothing left held in the process either"
