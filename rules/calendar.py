@@ -74,6 +74,9 @@ class BusinessCalendar:
     # 24x7 with no holidays is continuous time in any zone, so it takes the plain-arithmetic shortcut.
     _always: bool = field(init=False, repr=False, compare=False)
     _days: dict[int, _Spans] = field(init=False, repr=False, compare=False, default_factory=dict)
+    # (start, business microseconds) -> `add`'s answer: timers are re-armed after every event from the same
+    # anchors and clocks, so most of the walks were ones done already.
+    _added: dict[tuple[int, int], int] = field(init=False, repr=False, compare=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, repr=False, compare=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -131,7 +134,13 @@ class BusinessCalendar:
         try:
             if self._always:
                 return _from_us(t + remaining)
-            return _from_us(self._add(start, t, remaining))
+            done = self._added.get((t, remaining))
+            if done is None:
+                done = self._add(start, t, remaining)
+                if len(self._added) >= _CACHE_LIMIT:
+                    self._added.clear()
+                self._added[(t, remaining)] = done
+            return _from_us(done)
         except OverflowError:
             raise _out_of_range(start) from None
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from escalator.rules.errors import RuleProblem, child, suggest
-from escalator.rules.facts import Facts, known_field_names, resolve_field
-from escalator.rules.operators import MISSING, OPERATORS, OperatorValueError, compile_comparison
+from escalator.rules.facts import Facts, Getter, known_field_names, resolve_field
+from escalator.rules.operators import MISSING, OPERATORS, Compare, OperatorValueError, compile_comparison
 
 Predicate = Callable[[Facts], bool]
 
@@ -29,14 +31,36 @@ def compile_condition(node: Any, path: str, problems: list[RuleProblem]) -> Pred
     for group in _GROUPS:
         if group in node:
             items = node[group] if isinstance(node[group], list) else []
-            parts = [compile_condition(item, child(child(path, group), i), problems) for i, item in enumerate(items)]
-            if group == "all":
-                return lambda facts: all(part(facts) for part in parts)
-            return lambda facts: any(part(facts) for part in parts)
+            parts = tuple(
+                compile_condition(item, child(child(path, group), i), problems) for i, item in enumerate(items)
+            )
+            return _all_of(parts) if group == "all" else _any_of(parts)
     if "not" in node:
         inner = compile_condition(node["not"], child(path, "not"), problems)
         return lambda facts: not inner(facts)
     return _compile_leaf(node, path, problems)
+
+
+# Plain loops rather than all()/any() over a generator: a replay evaluates conditions a million times, and the
+# generator's set-up was a third of each. Same order, same short-circuit.
+def _all_of(parts: tuple[Predicate, ...]) -> Predicate:
+    def all_of(facts: Facts) -> bool:
+        for part in parts:  # noqa: SIM110 (see above)
+            if not part(facts):
+                return False
+        return True
+
+    return all_of
+
+
+def _any_of(parts: tuple[Predicate, ...]) -> Predicate:
+    def any_of(facts: Facts) -> bool:
+        for part in parts:  # noqa: SIM110 (see above)
+            if part(facts):
+                return True
+        return False
+
+    return any_of
 
 
 def fields_used(node: Any) -> Iterator[str]:
@@ -91,10 +115,49 @@ def _compile_leaf(node: Mapping[str, Any], path: str, problems: list[RuleProblem
         change_key = name.removeprefix("changes.")
         return lambda facts: change_key in facts.event.changes
 
+    key = _leaf_key(name, operator, node.get("value"))
+    if OPERATORS[operator].takes != "phrases":
+        return _plain_leaf(key, compare, getter)  # only a phrase comparison answers with text
+
     def leaf(facts: Facts) -> bool:
-        outcome = compare(getter(facts))
+        memo = facts.memo
+        if memo is None:
+            outcome = compare(getter(facts))
+        else:
+            outcome = memo.get(key, _UNKNOWN)
+            if outcome is _UNKNOWN:
+                outcome = memo[key] = compare(getter(facts))
         if isinstance(outcome, str):
             facts.matched.append(outcome)  # the phrase that matched, for templates and handoff notes
         return bool(outcome)
+
+    return leaf
+
+
+_LEAF_KEYS: dict[tuple[str, str, str], int] = {}
+_NUMBERS = itertools.count()  # next() and setdefault() are atomic: policies loaded on two threads get distinct keys
+_UNKNOWN: Any = object()
+
+
+def _leaf_key(name: str, operator: str, value: Any) -> int:
+    """The same number for every leaf that asks the same question (field, operator, value), in any condition:
+    the key of its outcome in `Facts.memo`. A value JSON cannot spell gets a number of its own."""
+    number = next(_NUMBERS)
+    try:
+        spec = (name, operator, json.dumps(value, sort_keys=True))
+    except (TypeError, ValueError):
+        return number
+    return _LEAF_KEYS.setdefault(spec, number)
+
+
+def _plain_leaf(key: int, compare: Compare, getter: Getter) -> Predicate:
+    def leaf(facts: Facts) -> bool:
+        memo = facts.memo
+        if memo is None:
+            return bool(compare(getter(facts)))
+        known = memo.get(key)
+        if known is None:
+            known = memo[key] = bool(compare(getter(facts)))
+        return cast(bool, known)  # a plain leaf keeps a bool
 
     return leaf

@@ -120,13 +120,14 @@ def evaluate(
             _fire_all(policy, working, sla_event.kind)
     else:
         anchor_value = _anchor_value(event) if event.kind == "timer.elapsed" else None
-        for trigger in policy.triggers:
+        listening = policy.timed_triggers if event.kind == "timer.elapsed" else policy.listening(event.kind)
+        for trigger in listening:
             if _listens(trigger, event, state):
                 working.fire(trigger, anchor_value)
     _consequences(policy, working, event, derived)
-    # The triggers may have moved the ticket to another tier or changed its priority: clocks follow.
-    state.clocks = _as_dicts(clocks)
-    _update_clocks(policy, state, working.ticket, event, segments, own_change)
+    # The triggers may have moved the ticket to another tier or changed its priority: clocks follow (the
+    # clocks as the SLA events left them, used up here rather than written out and read back).
+    _update_clocks(policy, state, working.ticket, event, segments, own_change, clocks)
     return Decision(state, plan)
 
 
@@ -172,9 +173,8 @@ def _consequences(policy: Policy, working: Working, event: TicketEvent, observed
 
 
 def _fire_all(policy: Policy, working: Working, kind: str) -> None:
-    for trigger in policy.triggers:
-        if kind in trigger.on:
-            working.fire(trigger)
+    for trigger in policy.listening(kind):
+        working.fire(trigger)
 
 
 def _derived(event: TicketEvent, kind: str) -> TicketEvent:
@@ -198,11 +198,16 @@ def _update_clocks(
     event: TicketEvent,
     segments: tuple[str, ...],
     own_change: bool,
+    current: dict[str, SlaClock] | None = None,
 ) -> dict[str, SlaClock]:
-    before = {metric: SlaClock.from_dict(data) for metric, data in state.clocks.items()}
+    """Bring the clocks (`current`, changed in place; default: the state's) up to date and write them to the
+    state."""
+    if current is None:
+        current = {metric: SlaClock.from_dict(data) for metric, data in state.clocks.items()}
+    done_before = {metric: clock.done_at for metric, clock in current.items()}  # update_clocks changes them
     clocks = update_clocks(
         policy,
-        {metric: SlaClock.from_dict(data) for metric, data in state.clocks.items()},
+        current,
         state.team or state.tier,
         ticket,
         event,
@@ -212,8 +217,7 @@ def _update_clocks(
         pause_honored=PauseState.from_dict(state.pause).honored,
     )
     for metric, clock in clocks.items():
-        earlier = before.get(metric)
-        newly_done = clock.done_at is not None and (earlier is None or earlier.done_at is None)
+        newly_done = clock.done_at is not None and done_before.get(metric) is None
         # A breached clock was logged when it breached; one fulfilled by imported history was not measured.
         if newly_done and 1.0 not in clock.alerted and event.source != HISTORY_SOURCE:
             _log_sla(state, metric, clock.unit, "met", event.occurred_at)

@@ -22,6 +22,9 @@ class Facts:
     history: Mapping[str, int] = field(default_factory=dict)
     """What the worker knows beyond this ticket, by field name (`organization.history.critical_90d`, ...):
     kept incrementally in Redis as tickets become urgent or escalated, read once per pass."""
+    memo: dict[int, bool | str] | None = None
+    """Leaf outcomes (rules.conditions), when several conditions are asked of these very facts and nothing
+    changes in between (rules.schedule's probe of every timed trigger). None: every leaf is evaluated."""
 
 
 Getter = Callable[[Facts], Any]

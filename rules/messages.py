@@ -9,7 +9,7 @@ customer or an agent: a value that is not known is an empty string (templates sa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,11 +65,21 @@ def when(instant: datetime | None, locale: Locale, zone: ZoneInfo) -> str:
     if instant is None:
         return ""
     local = instant.astimezone(zone)
-    day = format_date(local, "full", locale=locale)
     hour = format_time(local, "short", locale=locale)
+    return f"{_full_date(local.date(), locale)}, {hour} ({_zone_name(zone, locale)})"
+
+
+@lru_cache(maxsize=4096)
+def _full_date(day: date, locale: Locale) -> str:
+    # Deadlines fall on a few dozen dates; Babel's formatting of one was a third of a message's formatting.
+    return format_date(day, "full", locale=locale)
+
+
+@lru_cache(maxsize=1024)
+def _zone_name(zone: ZoneInfo, locale: Locale) -> str:
+    """The zone's generic name (`Eastern Time`): without an instant, Babel's answer depends on nothing else."""
     utc = str(zone.key) in ("UTC", "Etc/UTC", "Etc/GMT", "GMT")
-    name = "UTC" if utc else get_timezone_name(zone, width="long", locale=locale, uncommon=False)
-    return f"{day}, {hour} ({name})"
+    return "UTC" if utc else get_timezone_name(zone, width="long", locale=locale, uncommon=False)
 
 
 class Moment:
@@ -125,7 +135,7 @@ def next_update(working: Working, facts: Facts, at: datetime) -> datetime | None
     replies `after` a silence `since` the last public reply) whose conditions hold now."""
     dues = [
         trigger.calendar.add(at, trigger.after)
-        for trigger in working.policy.triggers
+        for trigger in working.policy.timed_triggers
         if trigger.after is not None
         and trigger.since == "public_reply"
         and any(action.kind == "reply" for action in trigger.actions)

@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
@@ -36,6 +37,19 @@ def parse_instant(value: str | None) -> datetime | None:
     """ISO 8601 (with `Z` or an offset) to an aware UTC datetime; None stays None."""
     if not value:
         return None
+    if type(value) is str:
+        return _parse_text(value)
+    return _parse(value)
+
+
+@lru_cache(maxsize=65_536)
+def _parse_text(value: str) -> datetime:
+    # The state keeps its instants as text and every decision re-reads the same few anchors and clocks: the
+    # result (immutable) is kept. A bad value raises each time, as an exception is never cached.
+    return _parse(value)
+
+
+def _parse(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
@@ -44,8 +58,9 @@ def parse_instant(value: str | None) -> datetime | None:
 
 def format_instant(value: datetime) -> str:
     """UTC ISO 8601 with a `Z`, to the second when there is no fraction (the form help desks use)."""
-    text = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return text
+    if value.tzinfo is UTC:  # the engine's own instants: already UTC, no conversion to make
+        return value.isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

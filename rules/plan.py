@@ -78,6 +78,11 @@ class Plan:
 
 def apply_plan(ticket: Ticket, plan: Plan) -> Ticket:
     """The ticket as it will be once the plan is written: what the next event of the same batch sees."""
+    if (
+        not (plan.unit or plan.priority or plan.assignee or plan.add_tags or plan.remove_tags)
+        and type(ticket.tags) is tuple
+    ):
+        return ticket  # nothing to write: the same (immutable) ticket, not a copy built field by field
     tags = [tag for tag in ticket.tags if tag not in plan.remove_tags] + [
         tag for tag in plan.add_tags if tag not in ticket.tags
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from escalator.rules.calendar import ALWAYS_OPEN, BusinessCalendar
 from escalator.rules.conditions import Predicate
@@ -138,8 +139,40 @@ class Policy:
     """Triggers whose condition can turn true with no event on the ticket (rules.schedule arms their timers
     whatever the condition says now)."""
 
+    @cached_property
+    def _units(self) -> dict[str | None, Unit]:
+        """Id -> unit, the first of an id in file order (what a search in order would find)."""
+        units: dict[str | None, Unit] = {}
+        for unit in (*self.tiers, *self.teams, *self.leads):
+            units.setdefault(unit.id, unit)
+        return units
+
+    @cached_property
+    def _sla_memo(self) -> dict[tuple[str | None, str, tuple[str, ...]], SlaTarget | None]:
+        """`sla_for`'s answers: asked several times per decision, for a handful of tier/priority/segments."""
+        return {}
+
+    @cached_property
+    def _listeners(self) -> dict[str, tuple[Trigger, ...]]:
+        return {}
+
+    def listening(self, kind: str) -> tuple[Trigger, ...]:
+        """The triggers whose `on` names `kind`, in file order (each event asks; the answer never changes)."""
+        found = self._listeners.get(kind)
+        if found is None:
+            found = self._listeners[kind] = tuple(trigger for trigger in self.triggers if kind in trigger.on)
+        return found
+
+    @cached_property
+    def timed_triggers(self) -> tuple[Trigger, ...]:
+        """The elapsed-time triggers (`after`), in file order."""
+        return tuple(trigger for trigger in self.triggers if trigger.after is not None)
+
     def unit(self, unit_id: str | None) -> Unit | None:
-        return next((unit for unit in (*self.tiers, *self.teams, *self.leads) if unit.id == unit_id), None)
+        try:
+            return self._units.get(unit_id)
+        except TypeError:
+            return None  # an unhashable id names no unit
 
     def incident_rule(self, rule_id: str) -> IncidentRule | None:
         return next((rule for rule in self.incidents if rule.id == rule_id), None)
@@ -174,6 +207,18 @@ class Policy:
     def sla_for(self, tier: str | None, priority: str | None, segments: tuple[str, ...]) -> SlaTarget | None:
         """The most specific SLA whose tier, priority and segment all match (file order breaks ties)."""
         effective_priority = priority or "normal"
+        try:
+            return self._sla_memo[(tier, effective_priority, segments)]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value: answer without keeping it
+            return self._sla_search(tier, effective_priority, segments)
+        found = self._sla_memo[(tier, effective_priority, segments)] = self._sla_search(
+            tier, effective_priority, segments
+        )
+        return found
+
+    def _sla_search(self, tier: str | None, effective_priority: str, segments: tuple[str, ...]) -> SlaTarget | None:
         matches = [
             sla
             for sla in self.slas

@@ -74,11 +74,11 @@ def desired_timers(
     for metric, data in state.clocks.items():
         due = next_alert(policy, SlaClock.from_dict(data))
         if due is not None:
-            timers[str(TimerName(sla=metric))] = due
+            timers[f"{SLA_TIMER}{metric}"] = due  # str(TimerName(sla=metric)), without making the object
     resumes = parse_instant(state.pause.get("resumes_at")) if state.pause.get("resumes_at") else None
     if resumes is not None:
-        timers[str(TimerName(sla=PAUSE_CAP))] = max(resumes, now)  # max_pause runs out: the clocks run again
-    for trigger in policy.triggers:
+        timers[f"{SLA_TIMER}{PAUSE_CAP}"] = max(resumes, now)  # max_pause runs out: the clocks run again
+    for trigger in policy.timed_triggers:
         if trigger.after is None:
             continue
         anchor = state.anchors.get(trigger.since or "updated")
@@ -92,7 +92,8 @@ def desired_timers(
         start = parse_instant(anchor)
         assert start is not None
         # The anchor is part of the name: when it moves, the old timer is cancelled and a new one armed.
-        timers[str(TimerName(trigger=trigger.id, anchor=anchor))] = max(trigger.calendar.add(start, trigger.after), now)
+        name = f"{TRIGGER_TIMER}{trigger.id}@{anchor}"  # str(TimerName(trigger=trigger.id, anchor=anchor))
+        timers[name] = max(trigger.calendar.add(start, trigger.after), now)
     return timers
 
 
@@ -101,11 +102,9 @@ class _Probe:
     """Trigger conditions with the facts a timer event will have (no comment, no changes). The ticket's
     segments are the same for every trigger, so they are worked out once per ticket, not once per trigger."""
 
-    ticket: Ticket
-    state: TicketState
-    event: TicketEvent
-    segments: tuple[str, ...]
-    history: Mapping[str, int]
+    facts: Facts
+    """One set of facts for every trigger, with a memo: triggers share leaves (`segments includes enterprise`,
+    `active is true`), each evaluated once per probe. Nothing changes between the triggers' conditions."""
 
     @classmethod
     def of(
@@ -115,7 +114,7 @@ class _Probe:
         known = dict(history or {})
         facts = Facts(ticket, state, event, history=known)
         segments = tuple(segment.id for segment in policy.segments if segment.condition(facts))
-        return cls(ticket, state, event, segments, known)
+        return cls(Facts(ticket, state, event, segments, history=known, memo={}))
 
     def holds(self, trigger: Trigger) -> bool:
-        return bool(trigger.condition(Facts(self.ticket, self.state, self.event, self.segments, history=self.history)))
+        return bool(trigger.condition(self.facts))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
@@ -153,7 +153,21 @@ class MessageTemplate:
     sources: Mapping[str, str]
 
     def render(self, context: Mapping[str, Any], locale: str | None = None) -> str:
-        return _compiled(self.sources[self.pick_locale(locale)]).render(context).strip()
+        return _compiled(self.sources[self._picked(locale)]).render(context).strip()
+
+    @cached_property
+    def _picks(self) -> dict[str | None, str]:
+        return {}
+
+    def _picked(self, locale: str | None) -> str:
+        """`pick_locale`, remembered per requester locale (a handful per policy, asked for every message)."""
+        try:
+            return self._picks[locale]
+        except KeyError:
+            found = self._picks[locale] = self.pick_locale(locale)
+            return found
+        except TypeError:  # not text (unhashable): asked afresh, failing as pick_locale fails
+            return self.pick_locale(locale)
 
     def pick_locale(self, locale: str | None) -> str:
         """The requester's exact locale, else its language (`fr-CA` -> `fr`), else `default`, `en` or the first."""

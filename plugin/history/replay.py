@@ -85,7 +85,10 @@ class Overlay:
             self.added -= touched
             self.removed -= touched
 
-    def absorb(self, plan: Plan) -> None:
+    def absorb(self, plan: Plan) -> bool:
+        """Take the plan's writes; False when it writes nothing the overlay keeps."""
+        if not (plan.unit is not None or plan.priority or plan.assignee or plan.add_tags or plan.remove_tags):
+            return False
         if plan.unit is not None:
             self.group = str(plan.unit.group)
         if plan.priority:
@@ -98,6 +101,7 @@ class Overlay:
         for tag in plan.remove_tags:
             self.removed.add(tag)
             self.added.discard(tag)
+        return True
 
     def apply(self, ticket: Ticket) -> Ticket:
         if self.group is None and self.priority is None and self.assignee is None and not self.added | self.removed:
@@ -174,11 +178,20 @@ class _Replay:
         self.timers: dict[str, datetime] = {}
         self.fired: set[str] = set()
         self.base: Ticket | None = None
+        self._ticket: Ticket | None = None
+        """`overlay.apply(base)`, kept until either changes: a ticket is asked for two or three times a fold."""
+
+    def ticket(self) -> Ticket:
+        assert self.base is not None
+        if self._ticket is None:
+            self._ticket = self.overlay.apply(self.base)
+        return self._ticket
 
     def history(self, batch: Sequence[HistoryRecord]) -> None:
         for record in batch:
             self.overlay.forget(record.changes)
         self.base = batch[-1].ticket_model()
+        self._ticket = None
         self.run.events += len(batch)
         self._fold(batch[0].at, [record.event() for record in batch], batch, None)
 
@@ -207,7 +220,7 @@ class _Replay:
         """Fold `events` (a batch of history lines, or one fired `timer`) and act on what was decided."""
         assert self.base is not None
         run, policy = self.run, self.policy
-        ticket = self.overlay.apply(self.base)
+        ticket = self.ticket()
         before = run.state
         facts = self.critical.facts(policy, ticket, at)
         folded = fold(policy, before, ticket, events, own_user_id=OWN_USER_ID, history=facts)
@@ -225,8 +238,9 @@ class _Replay:
         if found is not None:
             run.actions.extend(_mark_routing(found.actions, before, state))
             run.unread.extend(found.unread)
-        self.overlay.absorb(plan)
-        self.timers = desired_timers(policy, state, at, self.overlay.apply(self.base), facts)
+        if self.overlay.absorb(plan):
+            self._ticket = None
+        self.timers = desired_timers(policy, state, at, self.ticket(), facts)
         if run.steps is not None:
             run.steps.append(
                 Step(
@@ -238,7 +252,7 @@ class _Replay:
                     state.tier,
                     state.team,
                     state.status,
-                    self.overlay.apply(self.base).priority,
+                    self.ticket().priority,
                     tuple(sorted(((name, due) for name, due in self.timers.items()), key=lambda item: item[1])),
                 )
             )
@@ -292,5 +306,5 @@ def replay_ticket(
     replay.timers_until(until if until is not None else records[min(index, count) - 1].at)
     run = replay.run
     if replay.base is not None:
-        run.final_priority = replay.overlay.apply(replay.base).priority
+        run.final_priority = replay.ticket().priority
     return run
