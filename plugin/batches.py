@@ -17,10 +17,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
+from queue import Empty, SimpleQueue
 from typing import TypeVar
 
 import redis
@@ -115,18 +116,23 @@ def _as_decided(work: Callable[[Prepared], T], items: Sequence[Prepared]) -> Gen
     if len(items) < 2:
         yield from (work(item) for item in items)
         return
+    finished: SimpleQueue[Future[T]] = SimpleQueue()  # each future as it ends: one hand-over, no polling
     futures = [_pool().submit(work, item) for item in items]
-    pending: set[Future[T]] = set(futures)
+    for future in futures:
+        future.add_done_callback(finished.put)
     try:
-        while pending:
-            done, pending = wait(pending, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
-            if not done:
-                yield None
-            for future in done:
-                yield future.result()
+        left = len(futures)
+        while left:
+            try:
+                future = finished.get(timeout=FLUSH_SECONDS)
+            except Empty:
+                yield None  # FLUSH_SECONDS without a result
+                continue
+            left -= 1
+            yield future.result()
     finally:
-        for future in pending:
-            future.cancel()
+        for future in futures:
+            future.cancel()  # those not started; the running ones are waited for
         wait(futures)
 
 
