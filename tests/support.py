@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,3 +115,13 @@ def pipeline(redis_url: str, desk: FakeZendesk, rules_path: Path | None = None) 
     finally:
         install(None)
         connection.close()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0) -> None:
+    """Poll `predicate` until it holds: for what real processes and background threads do in their own time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached in time")

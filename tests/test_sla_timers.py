@@ -17,7 +17,7 @@ from escalator.plugin.app import create_app
 from escalator.plugin.config import Config
 from escalator.plugin.embedded import EmbeddedService
 from escalator.rules.model import parse_instant
-from tests.support import TENANT, Pipeline, tenant_config
+from tests.support import TENANT, Pipeline, tenant_config, wait_for
 
 POLICY: dict[str, Any] = {
     "version": 1,
@@ -52,15 +52,6 @@ def live(redis_url: str, desk: FakeZendesk, tmp_path: Path) -> Iterator[Pipeline
     desk.hooks.append(lambda line: pipe.writes_at.append(time.time()) if line.startswith("PUT ") else None)
     yield pipe
     service.stop()
-
-
-def wait_for(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 def clock(pipe: Pipeline, ticket_id: int) -> dict[str, Any]:

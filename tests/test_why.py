@@ -5,7 +5,6 @@ service left in Redis (fake Zendesk, real receiver, worker and timers), as text 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from escalator.plugin.explain import explain
 from escalator.plugin.explain_text import format_text
 from escalator.rules.loader import load_policy_file
 from escalator.rules.model import format_instant, parse_instant
-from tests.support import SECRET, TENANT, Pipeline
+from tests.support import SECRET, TENANT, Pipeline, wait_for
 
 ADMIN = "why-admin-token-0123456789"
 POLICY: dict[str, Any] = {
@@ -68,15 +67,6 @@ def live(redis_url: str, desk: FakeZendesk, tmp_path: Path, monkeypatch: pytest.
     runtime = service.start()
     yield Pipeline(desk, runtime, create_app(runtime).test_client(), service.redis)
     service.stop()
-
-
-def wait_for(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def state(pipe: Pipeline, ticket_id: int) -> dict[str, Any]:

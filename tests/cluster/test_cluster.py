@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from escalator.plugin.connection import connect, is_cluster
 from escalator.plugin.embedded import EmbeddedService
 from escalator.plugin.jobs import quiet
 from escalator.plugin.wsgi import create_app as wsgi_app
-from tests.support import SECRET, signed_headers, tenant_config
+from tests.support import SECRET, signed_headers, tenant_config, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDIDATES = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell", "cyberdyne", "soylent"]
@@ -108,15 +108,6 @@ def deployment(cluster_url: str, tmp_path: Path) -> Iterator[ClusterDeployment]:
         client.close()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 def test_tenants_spread_over_every_master_and_their_keys_share_one_slot(deployment: ClusterDeployment) -> None:
     nodes = {deployment.redis.get_node_from_key(keys.ready(tenant)).name for tenant in deployment.tenants}  # type: ignore[attr-defined]
     assert len(nodes) == 3
@@ -143,11 +134,13 @@ def test_webhooks_are_decided_and_written_back_on_every_shard_without_rq(deploym
             assert deployment.post(client, tenant, created[0]) == 200, "a repeat delivery is answered 200, once"
         for tenant, (outage, how_to) in tickets.items():
             desk = deployment.desks[tenant]
-            wait_for(lambda desk=desk, outage=outage: len([w for w in desk.writes if w["ticket_id"] == outage]) == 1)
+            wait_for(
+                lambda desk=desk, outage=outage: len([w for w in desk.writes if w["ticket_id"] == outage]) == 1, 20.0
+            )
             (write,) = [w for w in desk.writes if w["ticket_id"] == outage]
             assert write["group_id"] == 102 and write["comment"] == {"body": "Escalated by outage", "public": False}
             assert not [w for w in desk.writes if w["ticket_id"] == how_to], "a ticket matching nothing: no write"
-            wait_for(lambda tenant=tenant: quiet(runtime, tenant))
+            wait_for(lambda tenant=tenant: quiet(runtime, tenant), 20.0)
             assert runtime.jobs.count == 0, "no RQ job on a cluster"
             metrics = deployment.redis.hgetall(keys.metrics(tenant))
             assert metrics[b"events"] == b"2" and metrics[b"webhooks:accepted:202"] == b"2"
