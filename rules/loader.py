@@ -4,6 +4,10 @@ Every problem is collected with its JSON path (`$.triggers[2].if.field`), so an 
 pass: the schema's complaints and the name/reference checks are reported together, and the checks skip
 only the values the schema already refused. Nothing is evaluated here; an invalid file raises PolicyError
 and is never used.
+
+A little past the house's ~400 lines on purpose: the builder is one pass in which every section checks its
+references against the others (unit ids, calendars, templates, segments), and reads best in one place; the
+schema's messages (rules.schema_problems) and the incident section (rules.incident_loader) live apart.
 """
 
 from __future__ import annotations
