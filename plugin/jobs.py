@@ -80,10 +80,12 @@ def drain(tenant: str, token: str) -> int:
     """Process due tickets of one tenant; returns how many were handled."""
     runtime = current()
     handled, started = 0, time.monotonic()
-    held: str | None = token
-    runtime.queue.hold_drainer(tenant, token)
-    ctx, resolved = runtime.context(tenant), time.monotonic()
+    held: str | None = None
     try:
+        if not runtime.queue.hold_drainer(tenant, token):
+            return 0  # the token waited so long its slot went to another drain: those running carry the work
+        held = token
+        ctx, resolved = runtime.context(tenant), time.monotonic()
         with keeping_leases(runtime):
             while held is not None:
                 if runtime.stopping.is_set():
@@ -93,8 +95,8 @@ def drain(tenant: str, token: str) -> int:
                     # Give the token back, then look once more: an event may have arrived while we held it.
                     more = runtime.queue.release_drainer(tenant, held)
                     held = runtime.queue.acquire_drainer(tenant, keep=True) if more else None
-                    if held is not None:
-                        runtime.queue.hold_drainer(tenant, held)
+                    if held is not None and not runtime.queue.hold_drainer(tenant, held):
+                        held = None
                     continue
                 if time.monotonic() - resolved > CONTEXT_SECONDS:
                     ctx, resolved = runtime.context(tenant), time.monotonic()

@@ -119,6 +119,7 @@ class EventQueue:
         self._reclaim = client.register_script(queue_scripts.RECLAIM)
         self._replay = client.register_script(queue_scripts.REPLAY)
         self._release_drainer = client.register_script(queue_scripts.RELEASE_DRAINER)
+        self._hold_drainer = client.register_script(queue_scripts.HOLD_DRAINER)
         self.leases = HeldLeases(client)
         """What this process holds: renewed while it works, handed back when it stops."""
 
@@ -330,9 +331,15 @@ class EventQueue:
         )
         return bool(more)
 
-    def hold_drainer(self, tenant: str, token: str) -> None:
-        """This process now works under `token` (renewed with its tickets, handed back if it stops)."""
-        self.leases.hold(Lease(tenant, token, ticket=False), time.time() + DRAINER_LEASE_SECONDS)
+    def hold_drainer(self, tenant: str, token: str) -> bool:
+        """This process now works under `token` (renewed with its tickets, handed back if it stops); False when
+        the token's slot expired while it waited and `max_drainers` others run: the caller does not drain."""
+        now = time.time()
+        until = now + DRAINER_LEASE_SECONDS
+        if not self._hold_drainer(keys=[keys.drainers(tenant)], args=[now, self.max_drainers, token, until]):
+            return False
+        self.leases.hold(Lease(tenant, token, ticket=False), until)
+        return True
 
     def renew_drainer(self, tenant: str, token: str) -> None:
         self.redis.zadd(keys.drainers(tenant), {token: time.time() + DRAINER_LEASE_SECONDS}, xx=True)

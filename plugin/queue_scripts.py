@@ -210,3 +210,15 @@ for _, ticket in ipairs(due) do
 end
 return 0
 """
+
+# KEYS: drainers ; ARGV: now, max, token, lease until -- a drain starting under `token`: renewed if its slot is
+# still there; taken again if it expired while the token waited (a busy queue) and a slot is free; else 0: the
+# drains running already carry the work, and one more would exceed max_drainers.
+HOLD_DRAINER = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+return 1
+"""

@@ -101,9 +101,9 @@ def test_events_that_match_nothing_cost_a_worker_a_share_of_two_round_trips(coun
     assert quiet(counted.runtime, TENANT)
     assert counted.desk.writes == [], "no vendor write"
     assert [path for method, path in counted.desk.requests if "/tickets/" in path] == [], "and no read either"
-    # Two drains share 100 tickets in batches of up to 32: 4-5 claims and finishes, an empty claim and the token's
-    # release (a pipeline) each.
-    assert spent <= 14, f"{spent} round trips for 100 events"
+    # Two drains share 100 tickets in batches of up to 32: each takes its slot, 4-5 claims and finishes between
+    # them, then an empty claim and the token's release each.
+    assert spent <= 16, f"{spent} round trips for 100 events"
     states = [json.loads(counted.redis.get(keys.state(TENANT, str(ticket))) or "{}") for ticket in tickets]
     assert all(state["tier"] == "L1" for state in states)
     assert counted.redis.hget(keys.metrics(TENANT), "events") == b"103", "the batch's counters summed, none lost"
@@ -121,8 +121,9 @@ def test_an_escalation_costs_one_round_trip_per_vendor_write_plus_one(counted: P
     drain_rq(counted, redis_url)
     spent = round_trips() - before
     assert len(counted.writes(ticket)) == 2
-    # claim, plan + "sending" marks, a rate-limit slot per PUT, finish; then an empty claim, the token's release
-    assert spent == 7, spent
+    # the drain's slot, claim, plan + "sending" marks, a rate-limit slot per PUT, finish; then an empty claim and
+    # the token's release
+    assert spent == 8, spent
     ledger = counted.redis.hgetall(keys.ledger(TENANT, str(ticket)))
     assert set(ledger.values()) == {b"sent"} and len(ledger) == 2, "both comments recorded sent by the finish"
     assert not counted.redis.exists(keys.outbox(TENANT, str(ticket)))
@@ -280,3 +281,17 @@ def test_a_drain_that_meets_an_unexpected_error_hands_its_tickets_back_at_once(
         assert pipe.redis.zcard(keys.processing(TENANT)) == 0, "no lease kept, none renewed for ever"
         assert {int(t) for t in pipe.redis.zrange(keys.ready(TENANT), 0, -1)} == set(tickets), "ready again"
         assert pipe.runtime.queue.leases.give_back(TENANT) == 0, "nothing left held in the process either"
+
+
+def test_a_drain_whose_token_waited_past_its_slot_runs_only_if_a_slot_is_free(pipe: Pipeline) -> None:
+    queue, drainers = pipe.runtime.queue, keys.drainers(TENANT)
+    late = queue.acquire_drainer(TENANT, keep=True)
+    assert late is not None
+    pipe.redis.zadd(drainers, {late: time.time() - 1})  # it waited in a busy queue longer than its lease
+    others = [queue.acquire_drainer(TENANT, keep=True) for _ in range(2)]
+    assert None not in others, "its slot was given to another drain meanwhile"
+    assert queue.hold_drainer(TENANT, late) is False, "max_drainers already run: it does not add a third"
+    assert pipe.redis.zscore(drainers, late) is None
+    assert queue.release_drainer(TENANT, str(others[0])) is False
+    assert queue.hold_drainer(TENANT, late) is True, "a slot is free again: it takes it"
+    assert (pipe.redis.zscore(drainers, late) or 0) > time.time()
