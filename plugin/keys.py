@@ -46,6 +46,12 @@ def processing(tenant: str) -> str:
     return tenant_key(tenant, "processing")
 
 
+def owners(tenant: str) -> str:
+    """Hash: held ticket -> the queue (worker process) that claimed it. A finish or hand-back by a worker whose
+    lease expired meanwhile (Redis unreachable past the lease) must not undo the new holder's."""
+    return tenant_key(tenant, "owners")
+
+
 def drainers(tenant: str) -> str:
     """Drain jobs running or queued for the tenant, scored by lease expiry (bounds parallelism)."""
     return tenant_key(tenant, "drainers")

@@ -24,13 +24,16 @@ DRAINER_LEASE_SECONDS = 30.0
 """A drain job's hold on one of the tenant's drain slots, renewed like a ticket lease."""
 LEASE_RENEW_SECONDS = 5.0
 
-# KEYS: leases (processing or drainers), ready ; ARGV: member, the score we set ('' for a drain token: tokens
-# are unique, so whoever holds one is us), now, requeue (1 or 0)
+# KEYS: leases (processing or drainers), ready, owners ; ARGV: member, the score we set ('' for a drain token:
+# tokens are unique, so whoever holds one is us), now, ticket (1: requeue it and drop its owner; 0: a token)
 _HAND_BACK = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or (ARGV[2] ~= '' and tonumber(score) ~= tonumber(ARGV[2])) then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
-if ARGV[4] == '1' then redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1]) end
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
 return 1
 """
 
@@ -128,7 +131,8 @@ class HeldLeases:
         for lease, until in leases.items():
             mine = repr(until) if lease.ticket else ""  # redis-py sends floats as repr(): the same double
             released = self._hand_back(
-                keys=[lease.key(), keys.ready(lease.tenant)], args=[lease.member, mine, now, int(lease.ticket)]
+                keys=[lease.key(), keys.ready(lease.tenant), keys.owners(lease.tenant)],
+                args=[lease.member, mine, now, int(lease.ticket)],
             )
             tickets += int(released) if lease.ticket else 0
         return tickets

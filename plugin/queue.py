@@ -122,6 +122,8 @@ class EventQueue:
         self._hold_drainer = client.register_script(queue_scripts.HOLD_DRAINER)
         self.leases = HeldLeases(client)
         """What this process holds: renewed while it works, handed back when it stops."""
+        self.owner = uuid.uuid4().hex
+        """Who claims tickets through this queue (keys.owners): a finish or hand-back checks it still holds them."""
 
     # --- receiver side -----------------------------------------------------------------------------------
 
@@ -199,7 +201,7 @@ class EventQueue:
         now = time.time()
         until = now + TICKET_LEASE_SECONDS
         found = self._claim(
-            keys=[keys.ready(tenant), keys.processing(tenant), keys.drainers(tenant)],
+            keys=[keys.ready(tenant), keys.processing(tenant), keys.drainers(tenant), keys.owners(tenant)],
             args=[
                 now,
                 until,
@@ -210,6 +212,7 @@ class EventQueue:
                 keys.outbox(tenant, ""),
                 keys.ledger(tenant, ""),
                 limit,
+                self.owner,
             ],
         )
         claimed = []
@@ -245,13 +248,14 @@ class EventQueue:
             return
         timers = TimerStore(self.redis, keys.timers(tenant))
         counts, rest = finish_args(finished)
-        _, skipped = self._finish(
+        _, skipped, lost = self._finish(
             keys=[
                 keys.processing(tenant),
                 keys.ready(tenant),
                 keys.dead_letters(tenant),
                 keys.attempts(tenant),
                 *timers.keys(),
+                keys.owners(tenant),
             ],
             args=[
                 time.time(),
@@ -264,9 +268,17 @@ class EventQueue:
                 keys.journal(tenant, ""),
                 keys.ledger(tenant, ""),
                 *counts,
+                self.owner,
                 *rest,
             ],
         )
+        if int(lost):
+            log.warning(
+                "%s: %d ticket(s) were taken over by another worker after this one's lease ran out (Redis "
+                "unreachable for longer than the lease?); their events are decided again there",
+                tenant,
+                int(lost),
+            )
         if int(skipped):
             log.error(
                 "%s: %d counter, KPI or timer update(s) of %d finished ticket(s) refused by Redis (a key of the "
@@ -289,7 +301,10 @@ class EventQueue:
         """Hand leased tickets back, to be taken again after `delay` seconds (0: by anyone, at once)."""
         if not tickets:
             return
-        self._defer(keys=[keys.processing(tenant), keys.ready(tenant)], args=[time.time() + delay, *tickets])
+        self._defer(
+            keys=[keys.processing(tenant), keys.ready(tenant), keys.owners(tenant)],
+            args=[time.time() + delay, self.owner, *tickets],
+        )
         for ticket_id in tickets:
             self._let_go(tenant, ticket_id)
 
@@ -347,7 +362,9 @@ class EventQueue:
     # --- sweeper -----------------------------------------------------------------------------------------
 
     def reclaim(self, tenant: str) -> int:
-        return int(self._reclaim(keys=[keys.processing(tenant), keys.ready(tenant)], args=[time.time()]))
+        return int(
+            self._reclaim(keys=[keys.processing(tenant), keys.ready(tenant), keys.owners(tenant)], args=[time.time()])
+        )
 
     def due_count(self, tenant: str) -> int:
         return int(self.redis.zcount(keys.ready(tenant), "-inf", time.time()))

@@ -64,8 +64,8 @@ end
 return 1
 """
 
-# KEYS: ready, processing, drainers ; ARGV: 1 now, 2 lease until, 3 drain token ('' none), 4 token lease until,
-# 5-8 the key prefixes of inbox, state, outbox and comment ledger (+ ticket id), 9 batch size.
+# KEYS: ready, processing, drainers, owners ; ARGV: 1 now, 2 lease until, 3 drain token ('' none), 4 token lease
+# until, 5-8 the key prefixes of inbox, state, outbox and comment ledger (+ ticket id), 9 batch size, 10 owner.
 # One round trip: renew the drain slot, lease the first due tickets no one holds, and read everything a worker
 # needs to decide on each: {ticket, inbox, state, saved plan, ledger (flat hash)} per ticket.
 CLAIM = """
@@ -77,6 +77,7 @@ for _, ticket in ipairs(due) do
   if not redis.call('ZSCORE', KEYS[2], ticket) then
     redis.call('ZREM', KEYS[1], ticket)
     redis.call('ZADD', KEYS[2], ARGV[2], ticket)
+    redis.call('HSET', KEYS[4], ticket, ARGV[10])
     found[#found + 1] = {ticket, redis.call('LRANGE', ARGV[5] .. ticket, 0, -1),
                          redis.call('GET', ARGV[6] .. ticket) or '', redis.call('GET', ARGV[7] .. ticket) or '',
                          redis.call('HGETALL', ARGV[8] .. ticket)}
@@ -86,24 +87,25 @@ end
 return found
 """
 
-# KEYS: 1 processing, 2 ready, 3 dead, 4 attempts, 5-7 the tenant's timers (pending, inflight, inflight_due)
+# KEYS: 1 processing, 2 ready, 3 dead, 4 attempts, 5-7 the tenant's timers (pending, inflight, inflight_due),
+#       8 owners
 # ARGV: 1 now, 2 timer wake channel, 3 journal length, 4 ledger ttl, 5-9 the key prefixes of inbox, state,
 #       outbox, journal and ledger, 10 tickets n, 11 dead letters n, 12 operations n, 13 timer (due, key) pairs
-#       n, 14 timers to cancel n; then per ticket (ticket, consumed, state json ('' keeps it), journal entry
-#       ('' none), sent comments n, their ledger keys); then the dead letters, the operations (code, key, a, b:
-#       see plugin.finishing.Op), the (due, key) pairs and the timer keys to cancel.
+#       n, 14 timers to cancel n, 15 owner (this queue); then per ticket (ticket, consumed, state json ('' keeps
+#       it), journal entry ('' none), sent comments n, their ledger keys); then the dead letters, the operations
+#       (code, key, a, b: see plugin.finishing.Op), the (due, key) pairs and the timer keys to cancel.
 # Everything finished tickets change, in one step: nothing is half-recorded after a crash. A ticket whose inbox
 # received more events meanwhile is ready again at once.
 FINISH = (
     ARM_LUA
     + CANCEL_LUA
     + """
-local now, at, requeue = ARGV[1], 14, {}
+local now, at, requeue, lost = ARGV[1], 15, {}, 0
 -- Redis keeps the writes a script made before an error: check first that every key a ticket's part writes
 -- has the type it needs, so a key someone overwrote fails the whole finish before anything is written (and
 -- the caller's one-by-one retry finds the culprit without applying anyone's part twice).
 local expected = {{ARGV[5], 'list'}, {ARGV[6], 'string'}, {ARGV[7], 'string'}, {ARGV[8], 'list'}, {ARGV[9], 'hash'}}
-local check = 14
+local check = 15
 for _ = 1, tonumber(ARGV[10]) do
   local ticket = ARGV[check + 1]
   for _, kind in ipairs(expected) do
@@ -118,20 +120,28 @@ for _ = 1, tonumber(ARGV[10]) do
   local ticket, consumed, state, journal = ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3], ARGV[at + 4]
   local sent = tonumber(ARGV[at + 5])
   local inbox = ARGV[5] .. ticket
-  if consumed > 0 then redis.call('LTRIM', inbox, consumed, -1) end
-  if state ~= '' then redis.call('SET', ARGV[6] .. ticket, state) end
-  redis.call('DEL', ARGV[7] .. ticket)
-  redis.call('ZREM', KEYS[1], ticket)
-  redis.call('HDEL', KEYS[4], ticket)
-  if journal ~= '' then
-    redis.call('LPUSH', ARGV[8] .. ticket, journal)
-    redis.call('LTRIM', ARGV[8] .. ticket, 0, tonumber(ARGV[3]) - 1)
+  local owner = redis.call('HGET', KEYS[8], ticket)
+  if owner and owner ~= ARGV[15] then
+    -- Our lease ran out and another worker holds the ticket now: its pass decides these events again;
+    -- trimming them or dropping its lease would lose work. Only the comments we sent are recorded (below).
+    lost = lost + 1
+  else
+    redis.call('HDEL', KEYS[8], ticket)
+    if consumed > 0 then redis.call('LTRIM', inbox, consumed, -1) end
+    if state ~= '' then redis.call('SET', ARGV[6] .. ticket, state) end
+    redis.call('DEL', ARGV[7] .. ticket)
+    redis.call('ZREM', KEYS[1], ticket)
+    redis.call('HDEL', KEYS[4], ticket)
+    if journal ~= '' then
+      redis.call('LPUSH', ARGV[8] .. ticket, journal)
+      redis.call('LTRIM', ARGV[8] .. ticket, 0, tonumber(ARGV[3]) - 1)
+    end
+    requeue[#requeue + 1] = ticket
   end
-  if sent > 0 then
+  if sent > 0 then  -- whoever holds the ticket: what went out must not go out again
     for i = 1, sent do redis.call('HSET', ARGV[9] .. ticket, ARGV[at + 5 + i], 'sent') end
     redis.call('EXPIRE', ARGV[9] .. ticket, ARGV[4])
   end
-  requeue[#requeue + 1] = ticket
   at = at + 5 + sent
 end
 for i = 1, tonumber(ARGV[11]) do redis.call('RPUSH', KEYS[3], ARGV[at + i]) end
@@ -162,17 +172,24 @@ if not pcall(arm_timers, KEYS[5], ARGV[2], items) then skipped = skipped + 1 end
 for _, ticket in ipairs(requeue) do
   if redis.call('LLEN', ARGV[5] .. ticket) > 0 then redis.call('ZADD', KEYS[2], 'NX', now, ticket) end
 end
-return {#requeue, skipped}
+return {#requeue, skipped, lost}
 """
 )
 
-# KEYS: processing, ready ; ARGV: not_before, then ticket ids -- hand tickets back, to be taken from not_before
+# KEYS: processing, ready, owners ; ARGV: not_before, owner, then ticket ids -- hand tickets back, to be taken
+# from not_before; a ticket another worker holds now (our lease expired) is left to it
 DEFER = """
-for i = 2, #ARGV do
-  redis.call('ZREM', KEYS[1], ARGV[i])
-  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+local moved = 0
+for i = 3, #ARGV do
+  local owner = redis.call('HGET', KEYS[3], ARGV[i])
+  if not owner or owner == ARGV[2] then
+    redis.call('HDEL', KEYS[3], ARGV[i])
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+    moved = moved + 1
+  end
 end
-return #ARGV - 1
+return moved
 """
 
 # KEYS: dead, ready ; ARGV: now, inbox key prefix, then (dead-letter entry, ticket id, event json) triples.
@@ -189,10 +206,11 @@ end
 return moved
 """
 
-# KEYS: processing, ready ; ARGV: now -- leases of crashed workers go back to ready
+# KEYS: processing, ready, owners ; ARGV: now -- leases of crashed workers go back to ready
 RECLAIM = """
 local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
 for _, ticket in ipairs(stale) do
+  redis.call('HDEL', KEYS[3], ticket)
   redis.call('ZREM', KEYS[1], ticket)
   redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ticket)
 end

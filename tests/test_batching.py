@@ -25,7 +25,9 @@ from escalator.plugin.app import create_app
 from escalator.plugin.batches import FLUSH_SECONDS, _as_decided, work_batch
 from escalator.plugin.clock import fire
 from escalator.plugin.config import Config
+from escalator.plugin.finishing import Finish
 from escalator.plugin.jobs import failed, quiet
+from escalator.plugin.queue import EventQueue
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 from escalator.plugin.timers import FiredTimer
 from escalator.rules.model import TicketEvent
@@ -295,3 +297,29 @@ def test_a_drain_whose_token_waited_past_its_slot_runs_only_if_a_slot_is_free(pi
     assert queue.release_drainer(TENANT, str(others[0])) is False
     assert queue.hold_drainer(TENANT, late) is True, "a slot is free again: it takes it"
     assert (pipe.redis.zscore(drainers, late) or 0) > time.time()
+
+
+def test_a_worker_whose_lease_ran_out_leaves_the_new_holders_ticket_alone(pipe: Pipeline) -> None:
+    """Redis unreachable past the lease: the sweeper gives the ticket to another worker. When the first worker's
+    finish finally runs, it must neither drop the events the new holder is deciding nor end its lease."""
+    (ticket,) = how_to_tickets(pipe, 1)
+    pipe.deliver_pending()
+    ticket_id, first = str(ticket), pipe.runtime.queue
+    (claimed,) = first.claim_batch(TENANT, "", 32)
+    pipe.redis.zadd(keys.processing(TENANT), {ticket_id: time.time() - 1})  # the lease ran out meanwhile
+    assert first.reclaim(TENANT) == 1
+    second = EventQueue(pipe.redis)  # another worker process
+    (taken,) = second.claim_batch(TENANT, "", 32)
+    again = replace(TicketEvent.from_json(claimed.raw[0]), delivery_id="a-later-delivery")
+    assert first.offer(TENANT, again).accepted  # a new event while the second worker decides
+    first.finish(TENANT, ticket_id, 1, Finish(state_json='{"tier": "L1"}', sent=["reply:1"]))
+    first.defer_many(TENANT, [ticket_id])
+    assert pipe.redis.llen(keys.inbox(TENANT, ticket_id)) == 2, "nothing trimmed under the new holder"
+    assert pipe.redis.zscore(keys.processing(TENANT), ticket_id) is not None, "its lease kept"
+    assert pipe.redis.hget(keys.owners(TENANT), ticket_id) == second.owner.encode()
+    assert not pipe.redis.exists(keys.state(TENANT, ticket_id)), "the stale decision was not saved over it"
+    assert pipe.redis.hget(keys.ledger(TENANT, ticket_id), "reply:1") == b"sent", "what went out is recorded"
+    second.finish(TENANT, ticket_id, len(taken.raw))
+    assert pipe.redis.llen(keys.inbox(TENANT, ticket_id)) == 1, "the new holder trims only what it decided"
+    assert pipe.redis.zscore(keys.ready(TENANT), ticket_id) is not None, "and the later event is due at once"
+    assert pipe.redis.zscore(keys.processing(TENANT), ticket_id) is None
