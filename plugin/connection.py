@@ -15,6 +15,7 @@ No caller retries inside redis-py: a command that timed out may have run, and ea
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, cast
@@ -24,6 +25,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.client import PubSub
 from redis.retry import Retry
+
+log = logging.getLogger(__name__)
 
 
 class RedisUrlError(ValueError):
@@ -214,15 +217,28 @@ def describe(url: str) -> str:
         return _redact(url)
 
 
-def confirmed_subscription(listener: redis.Redis, channel: str) -> PubSub:
-    """A pub/sub connection on `channel`, returned once Redis confirmed the subscription: a wake-up published
-    before that would be missed, and with it a deadline or a queued ticket until the next poll."""
+def confirmed_subscription(listener: redis.Redis, *channels: str) -> PubSub:
+    """One pub/sub connection on `channels`, returned once Redis confirmed every subscription: a wake-up
+    published before that would be missed, and with it a deadline or a queued ticket until the next poll."""
+    if not channels:
+        raise ValueError("a subscription needs at least one channel")
     pubsub: PubSub = listener.pubsub()  # type: ignore[no-untyped-call]
-    pubsub.subscribe(channel)
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
+    pubsub.subscribe(*channels)
+    confirmed, deadline = 0, time.monotonic() + 5.0
+    while confirmed < len(channels) and time.monotonic() < deadline:
         message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
-        if message is not None and message["type"] == "subscribe":
-            return pubsub
-    pubsub.close()
-    raise redis.TimeoutError(f"no confirmation for the subscription to {channel}")
+        confirmed += message is not None and message["type"] == "subscribe"
+    if confirmed < len(channels):
+        pubsub.close()
+        raise redis.TimeoutError(f"no confirmation for the subscription to {', '.join(channels)}")
+    return pubsub
+
+
+def close_quietly(pubsub: PubSub | None) -> None:
+    """Close a pub/sub connection being given up on (after an error): a failure to close changes nothing."""
+    if pubsub is None:
+        return
+    try:
+        pubsub.close()
+    except Exception:
+        log.debug("closing a pub/sub connection failed", exc_info=True)

@@ -21,7 +21,7 @@ import time
 from redis.client import PubSub
 
 from escalator.plugin import keys
-from escalator.plugin.connection import UNAVAILABLE, confirmed_subscription
+from escalator.plugin.connection import UNAVAILABLE, close_quietly, confirmed_subscription
 from escalator.plugin.logs import throttled
 from escalator.plugin.queue import WAKE_CHANNEL
 from escalator.plugin.runtime import Runtime
@@ -64,16 +64,16 @@ class HandOverLoop:
                 backoff = 0.05
             except UNAVAILABLE as error:
                 self.runtime.outage.down(error)
-                _close(pubsub)
+                close_quietly(pubsub)
                 pubsub = None
                 self.stop.wait(backoff + random.uniform(0, backoff))
                 backoff = min(backoff * 2, 2.0)
             except Exception as error:  # the loop must outlive anything a drain meets
                 throttled(log, logging.ERROR, "hand-over loop", "hand-over loop error: %s", error, exc_info=error)
-                _close(pubsub)
+                close_quietly(pubsub)
                 pubsub = None
                 self.stop.wait(1.0)
-        _close(pubsub)
+        close_quietly(pubsub)
 
     def serve(self, tenants: set[str] | None) -> bool:
         """Take one token from the tenants named (None: every tenant, in turn) and run its drain; False when
@@ -114,11 +114,3 @@ class HandOverLoop:
                 woken.add(keys.as_text(more["data"]))
             return woken
         return set()
-
-
-def _close(pubsub: PubSub | None) -> None:
-    if pubsub is not None:
-        try:
-            pubsub.close()
-        except Exception:
-            log.debug("closing the drain wake subscription failed", exc_info=True)

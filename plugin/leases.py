@@ -98,16 +98,8 @@ class HeldLeases:
         """A drain ended on an unexpected error: hand the tenant's leases back now, so its tickets are ready
         again at once instead of renewed for as long as this process lives; while Redis does not answer they
         wait as orphans."""
-        with self._lock:
-            mine = {lease: until for lease, until in self._held.items() if lease.tenant == tenant}
-            for lease in mine:
-                del self._held[lease]
-        try:
-            return self._release(mine)
-        except redis.RedisError:
-            with self._lock:
-                self._orphans.update(mine)
-            raise
+        self.forget(tenant)
+        return self.release_orphans()
 
     def release_orphans(self) -> int:
         """Hand back what drains gave up during a Redis outage: their tickets are ready again at once."""

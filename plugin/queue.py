@@ -122,6 +122,7 @@ class EventQueue:
         self._hold_drainer = client.register_script(queue_scripts.HOLD_DRAINER)
         self.leases = HeldLeases(client)
         """What this process holds: renewed while it works, handed back when it stops."""
+        self._stores: dict[str, TimerStore] = {}
         self.owner = uuid.uuid4().hex
         """Who claims tickets through this queue (keys.owners): a finish or hand-back checks it still holds them."""
 
@@ -231,11 +232,6 @@ class EventQueue:
             )
         return claimed
 
-    def claim(self, tenant: str, token: str = "") -> Claimed | None:
-        """Lease the first due ticket nobody holds (see `claim_batch`)."""
-        found = self.claim_batch(tenant, token, limit=1)
-        return found[0] if found else None
-
     def pending(self, tenant: str, ticket_id: str) -> list[TicketEvent]:
         return [TicketEvent.from_json(raw) for raw in self.redis.lrange(keys.inbox(tenant, ticket_id), 0, -1)]
 
@@ -246,7 +242,7 @@ class EventQueue:
         more events meanwhile are ready again at once."""
         if not finished:
             return
-        timers = TimerStore(self.redis, keys.timers(tenant))
+        timers = self._timers(tenant)
         counts, rest = finish_args(finished)
         _, skipped, lost = self._finish(
             keys=[
@@ -289,6 +285,14 @@ class EventQueue:
             )
         for item in finished:
             self._let_go(tenant, item.ticket_id)
+
+    def _timers(self, tenant: str) -> TimerStore:
+        """The tenant's timer store (its keys and wake channel for FINISH), built once: a store registers its
+        scripts when made, and every batch finish would make one again."""
+        store = self._stores.get(tenant)
+        if store is None:
+            store = self._stores[tenant] = TimerStore(self.redis, keys.timers(tenant))
+        return store
 
     def finish(self, tenant: str, ticket_id: str, consumed: int, done: Finish | None = None) -> None:
         """One ticket's `finish_many`."""
@@ -355,9 +359,6 @@ class EventQueue:
             return False
         self.leases.hold(Lease(tenant, token, ticket=False), until)
         return True
-
-    def renew_drainer(self, tenant: str, token: str) -> None:
-        self.redis.zadd(keys.drainers(tenant), {token: time.time() + DRAINER_LEASE_SECONDS}, xx=True)
 
     # --- sweeper -----------------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from typing import Any
 import redis
 from redis.client import PubSub
 
-from escalator.plugin.connection import UNAVAILABLE, confirmed_subscription
+from escalator.plugin.connection import UNAVAILABLE, close_quietly, confirmed_subscription
 from escalator.plugin.logs import Outage, throttled
 
 log = logging.getLogger(__name__)
@@ -318,13 +318,13 @@ class TimerLoop:
                     else:
                         throttled(log, logging.WARNING, "timer loop", "timer loop error: %s", error, exc_info=error)
                     if pubsub is not None:
-                        _close_quietly(pubsub)
+                        close_quietly(pubsub)
                         pubsub = None
                     stop.wait(backoff + random.uniform(0, backoff))
                     backoff = min(backoff * 2, self.max_sleep)
         finally:
             if pubsub is not None:
-                _close_quietly(pubsub)
+                close_quietly(pubsub)
 
     def run_once(self, now: float | None = None) -> int:
         """Reclaim expired leases, claim one batch of due timers, fire and ack them.
@@ -377,25 +377,6 @@ class TimerLoop:
 
 def subscribe_wake(stores: Sequence[TimerStore]) -> PubSub:
     """One pub/sub connection on every store's wake channel, confirmed subscribed so no later arm is missed."""
-    if len(stores) == 1:
-        return stores[0].subscribe_wake()
     if not stores:
         raise ValueError("a timer loop needs at least one store")
-    pubsub: PubSub = stores[0].listener.pubsub()  # type: ignore[no-untyped-call]
-    channels = [store.wake_channel for store in stores]
-    pubsub.subscribe(*channels)
-    confirmed, deadline = 0, time.monotonic() + 5.0
-    while confirmed < len(channels) and time.monotonic() < deadline:
-        message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
-        confirmed += message is not None and message["type"] == "subscribe"
-    if confirmed < len(channels):
-        pubsub.close()
-        raise redis.TimeoutError("no confirmation for the timer wake subscriptions")
-    return pubsub
-
-
-def _close_quietly(pubsub: PubSub) -> None:
-    try:
-        pubsub.close()
-    except Exception:
-        log.debug("closing the timer wake subscription failed", exc_info=True)
+    return confirmed_subscription(stores[0].listener, *(store.wake_channel for store in stores))
