@@ -53,7 +53,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_open(args: argparse.Namespace) -> int:
     store, runtime = _open(args)
-    policy = runtime.context(args.tenant).policy
+    policy = runtime.policy(args.tenant)
     if policy.incident_rule(args.rule) is None:
         known = ", ".join(rule.id for rule in policy.incidents) or "none"
         stop(f"{args.tenant} has no incident rule '{args.rule}' (its rules file has: {known})")
@@ -78,8 +78,7 @@ def cmd_close(args: argparse.Namespace) -> int:
         schedule(runtime.timers(args.tenant), args.tenant, incident.id, 0.0)
         print(f"incident {incident.id} resolving: each of its tickets gets the resolution message")
     else:
-        incident.status, incident.closed_at = "closed", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        store.save(incident)
+        store.close(incident, datetime.now(UTC).replace(microsecond=0))
         print(f"incident {incident.id} closed without messages; new tickets no longer join it")
     return EXIT_OK
 

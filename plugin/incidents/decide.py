@@ -45,6 +45,8 @@ def detect(
     """Count the ticket's match of each detector whose trigger just fired; when a count reaches its threshold
     (or another worker opened the incident meanwhile) the incidents as they are now, to decide again on:
     the ticket then joins the incident instead of being escalated on its own."""
+    if not ctx.policy.incidents:
+        return None  # no detector: nothing to count, and no store to build on every decision
     fired = {action.rule for action in plan.actions}
     store = IncidentStore(client, ctx.name)
     now = datetime.now(UTC)

@@ -21,7 +21,7 @@ from escalator.plugin.keys import KPI_DAYS_KEPT
 from escalator.plugin.runtime import Runtime
 from escalator.plugin.timers import TimerStore
 from escalator.rules.incident_messages import IncidentFacts, Member, incident_context, render
-from escalator.rules.model import format_instant, parse_instant
+from escalator.rules.model import parse_instant
 from escalator.rules.policy import IncidentRule
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,8 @@ class IncidentStep:
             told = {t: Member.from_dict(m) for t, m in self.store.told(incident.id).items()}
             self.resolution = self._solving_comment(incident)
             targets = {**told, **pending}
-            waiting = {t: m for t, m in targets.items() if t not in busy and t not in self._resolved(incident)}
+            resolved = self._resolved(incident)
+            waiting = {t: m for t, m in targets.items() if t not in busy and t not in resolved}
             self._start(incident, rule, desk, waiting, rule.resolution, resolve=True)
         elif pending:
             self._start(incident, rule, desk, pending, rule.notice, resolve=False)
@@ -140,7 +141,7 @@ class IncidentStep:
     ) -> None:
         if not members or incident.problem_id is None:
             return
-        facts = self._facts(incident, list(members.values()))
+        facts = self._facts(incident, self._members(incident) or list(members.values()))
         notices = [
             Notice(ticket, self._render(template, rule, facts, member)) for ticket, member in sorted(members.items())
         ]
@@ -213,8 +214,9 @@ class IncidentStep:
         return [Member.from_dict(member) for _, member in sorted(everyone.items())]
 
     def _facts(self, incident: Incident, members: list[Member]) -> IncidentFacts:
+        """The incident as its messages tell it; `members`: every ticket in it (told and pending)."""
         opened = parse_instant(incident.opened_at) or datetime.now(UTC)
-        return IncidentFacts(incident.id, opened, incident.problem_id, tuple(self._members(incident) or members))
+        return IncidentFacts(incident.id, opened, incident.problem_id, tuple(members))
 
     def _resolved(self, incident: Incident) -> set[str]:
         return self.store.resolved_ids(incident.id)
@@ -224,8 +226,7 @@ class IncidentStep:
         return everyone <= self._resolved(incident)
 
     def _close(self, incident: Incident) -> Incident:
-        incident.status, incident.closed_at = "closed", format_instant(datetime.now(UTC))
         incident.counts = self.store.counts(incident.id)
-        self.store.save(incident)
+        self.store.close(incident, datetime.now(UTC))
         log.info("incident %s/%s closed: %s", self.tenant, incident.id, incident.counts)
         return incident

@@ -166,6 +166,11 @@ class IncidentStore:
             pipe.hdel(keys.open_incidents(self.tenant), incident.rule)
         pipe.execute()
 
+    def close(self, incident: Incident, at: datetime) -> None:
+        """Closed at `at`: new tickets no longer join it (by hand, or once every ticket was told)."""
+        incident.status, incident.closed_at = "closed", format_instant(at)
+        self.save(incident)
+
     def resolving(self, incident_id: str) -> Incident | None:
         """The problem was solved: no ticket joins any more, resolutions go out."""
         incident = self.get(incident_id)
