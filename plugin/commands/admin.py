@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from escalator.connectors.errors import VendorError
 from escalator.plugin.commands.common import (
@@ -19,10 +19,10 @@ from escalator.plugin.commands.common import (
     known_tenant,
     reads,
     redis_url,
+    since_arg,
 )
 from escalator.plugin.runtime import Runtime
-from escalator.rules.durations import DurationError, parse_duration
-from escalator.rules.model import format_instant, parse_instant
+from escalator.rules.model import format_instant
 
 ADMIN_OPTIONAL_ENV = ("webhook_secret",)
 """The admin commands run before the webhook's signing secret is known (install reads it), or do not need it."""
@@ -50,20 +50,6 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     runtime = admin_runtime(args.tenant, need_redis=bool(os.environ.get(REDIS_ENV)) and not args.dry_run)
     return Install(runtime, args.tenant, sys.stdout, dry_run=args.dry_run, show_secret=args.show_secret).run()
-
-
-def _since(text: str) -> datetime:
-    instant: datetime | None
-    try:
-        instant = parse_instant(text)
-    except ValueError:
-        try:
-            instant = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=parse_duration(text))
-        except DurationError:
-            instant = None
-    if instant is None:
-        raise argparse.ArgumentTypeError(f"'{text}' is neither an ISO 8601 instant nor a duration such as 90d")
-    return instant
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -166,7 +152,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     backfill.add_argument("tenant")
     backfill.add_argument(
-        "--since", type=_since, default="365d", help="tickets updated since (ISO 8601 or a duration; default 365d)"
+        "--since",
+        type=since_arg("90d"),
+        default="365d",
+        help="tickets updated since (ISO 8601 or a duration; default 365d)",
     )
     backfill.add_argument("--restart", action="store_true", help="start over instead of resuming the checkpoint")
     backfill.add_argument("--dry-run", action="store_true", help="count what would be imported; queue nothing")

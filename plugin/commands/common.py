@@ -12,12 +12,19 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Collection
-from typing import NoReturn
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import redis
 
 from escalator.plugin.config import Config
 from escalator.plugin.exitcodes import EXIT_DESK, EXIT_OK, EXIT_PROBLEM, EXIT_REDIS, EXIT_USAGE
+from escalator.rules.durations import DurationError, parse_duration
+from escalator.rules.errors import PolicyError
+from escalator.rules.model import parse_instant
+
+if TYPE_CHECKING:
+    from escalator.rules.policy import Policy
 
 __all__ = ["EXIT_DESK", "EXIT_OK", "EXIT_PROBLEM", "EXIT_REDIS", "EXIT_USAGE"]
 
@@ -99,3 +106,51 @@ def redis_failure(error: redis.RedisError) -> CommandFailed:
 
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+# --- argument types and rules files shared by several commands ---------------------------------------------
+
+
+def instant_arg(text: str) -> datetime:
+    """An ISO 8601 instant (argparse `type`)."""
+    try:
+        value = parse_instant(text)
+    except ValueError:
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO 8601 instant (e.g. 2026-03-06T21:30:00Z)")
+    return value
+
+
+def since_arg(example: str) -> Callable[[str], datetime]:
+    """An argparse `type`: an ISO 8601 instant, or a duration back from now (`30d`, `12h`); `example` is the
+    duration the error message suggests (the option's default)."""
+
+    def since(text: str) -> datetime:
+        try:
+            instant = parse_instant(text)
+        except ValueError:
+            instant = None
+        if instant is None:
+            try:
+                seconds = parse_duration(text)
+            except DurationError:
+                raise argparse.ArgumentTypeError(
+                    f"'{text}' is neither an ISO 8601 instant nor a duration such as {example}"
+                ) from None
+            instant = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds)
+        return instant
+
+    return since
+
+
+def load_rules_reporting(path: str, stream: TextIO, label: str | None = None) -> Policy | None:
+    """The rules file's policy, or None after writing one line per problem to `stream` (as `validate` does)."""
+    from escalator.rules.loader import load_policy_file  # the loader's schema work only when a command needs it
+
+    try:
+        return load_policy_file(path)
+    except PolicyError as error:
+        for problem in error.problems:
+            print(problem.format(label or path), file=stream)
+        return None

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -21,14 +20,14 @@ from escalator.plugin.commands.common import (
     config_from_env,
     connect_checked,
     fail,
+    instant_arg,
     known_tenant,
+    load_rules_reporting,
     reads,
     redis_url,
+    since_arg,
 )
-from escalator.rules.durations import DurationError, parse_duration
-from escalator.rules.errors import PolicyError
-from escalator.rules.model import format_instant, parse_instant
-from escalator.rules.policy import Policy
+from escalator.rules.model import format_instant
 
 if TYPE_CHECKING:
     from escalator.plugin.admin.progress import Progress
@@ -38,45 +37,6 @@ SYNTH_START = "2026-03-02T00:00:00Z"
 """`synth`'s default first day (a Monday): fixed, so the same arguments always write the same file."""
 EXPORT_OPTIONAL_ENV = ("webhook_secret",)
 """An export reads the help desk; it does not need the webhook's signing secret."""
-
-
-def _instant(text: str) -> datetime:
-    try:
-        value = parse_instant(text)
-    except ValueError:
-        value = None
-    if value is None:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO 8601 instant (e.g. 2026-03-06T21:30:00Z)")
-    return value
-
-
-def _since(text: str) -> datetime:
-    """An ISO instant, or a duration back from now (`30d`, `12h`)."""
-    try:
-        instant = parse_instant(text)
-    except ValueError:
-        instant = None
-    if instant is None:
-        try:
-            seconds = parse_duration(text)
-        except DurationError:
-            raise argparse.ArgumentTypeError(
-                f"'{text}' is neither an ISO 8601 instant nor a duration such as 30d"
-            ) from None
-        instant = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds)
-    return instant
-
-
-def _load_rules(path: str) -> Policy | None:
-    """The policy, or None after printing its problems (as `escalator validate` does)."""
-    from escalator.rules.loader import load_policy_file
-
-    try:
-        return load_policy_file(path)
-    except PolicyError as error:
-        for problem in error.problems:
-            print(problem.format(path), file=sys.stderr)
-        return None
 
 
 # --- simulate --------------------------------------------------------------------------------------------
@@ -91,7 +51,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if not history.is_file():
         return fail(f"no history file {args.history} (write one with `escalator export` or `escalator synth`)")
     labels = [args.rules, *([args.compare] if args.compare else [])]
-    policies = [(label, _load_rules(label)) for label in labels]
+    policies = [(label, load_rules_reporting(label, sys.stderr)) for label in labels]
     loaded = [(label, policy) for label, policy in policies if policy is not None]
     if len(loaded) != len(policies):
         return EXIT_PROBLEM
@@ -229,7 +189,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     export.add_argument("tenant")
     export.add_argument(
-        "--since", type=_since, default="30d", help="tickets changed since (ISO 8601 or a duration; default 30d)"
+        "--since",
+        type=since_arg("30d"),
+        default="30d",
+        help="tickets changed since (ISO 8601 or a duration; default 30d)",
     )
     export.add_argument("--out", required=True, metavar="FILE", help="the history file to write")
     export.add_argument("--restart", action="store_true", help="start over instead of resuming the checkpoint")
@@ -248,7 +211,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     simulate.add_argument("rules", metavar="RULES")
     simulate.add_argument("--history", required=True, metavar="FILE", help="a history file (.jsonl, or .jsonl.gz)")
     simulate.add_argument(
-        "--until", type=_instant, help="run the virtual clock to this instant (default: the file's last event)"
+        "--until", type=instant_arg, help="run the virtual clock to this instant (default: the file's last event)"
     )
     simulate.add_argument("--compare", metavar="RULES2", help="also replay through RULES2 and show what changes")
     simulate.add_argument("--json", action="store_true", help="machine-readable output: summary and per-ticket actions")
@@ -267,7 +230,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     synth.add_argument("--days", type=int, required=True, metavar="D")
     synth.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1)")
     synth.add_argument(
-        "--start", type=_instant, default=SYNTH_START, help=f"the first day, UTC (default {SYNTH_START})"
+        "--start", type=instant_arg, default=SYNTH_START, help=f"the first day, UTC (default {SYNTH_START})"
     )
     synth.add_argument("--out", required=True, metavar="FILE", help="where to write; - for standard output")
     synth.set_defaults(run=cmd_synth)

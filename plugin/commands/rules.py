@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+import sys
 from pathlib import Path
 
-from escalator.plugin.commands.common import EXIT_OK, EXIT_PROBLEM, fail
+from escalator.plugin.commands.common import EXIT_OK, EXIT_PROBLEM, fail, instant_arg, load_rules_reporting
 from escalator.rules.calendar import CalendarError
 from escalator.rules.durations import DurationError, parse_duration
-from escalator.rules.errors import PolicyError
-from escalator.rules.loader import load_policy_file
-from escalator.rules.model import format_instant, parse_instant
+from escalator.rules.model import format_instant
 
 
 def _is_configuration(path: str) -> bool:
@@ -28,11 +26,8 @@ def _is_configuration(path: str) -> bool:
 def validate_rules(filename: str, label: str | None = None) -> bool:
     """Print one line per problem (or a summary line); True when the file is valid."""
     label = label or filename
-    try:
-        policy = load_policy_file(filename)
-    except PolicyError as error:
-        for problem in error.problems:
-            print(problem.format(label))
+    policy = load_rules_reporting(filename, sys.stdout, label)
+    if policy is None:
         return False
     print(
         f"{label}: valid ({len(policy.tiers)} tiers, {len(policy.teams)} teams, "
@@ -63,22 +58,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if all(results) else EXIT_PROBLEM
 
 
-def _instant(text: str) -> datetime:
-    try:
-        value = parse_instant(text)
-    except ValueError:
-        value = None
-    if value is None:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO 8601 instant (e.g. 2026-03-06T21:30:00Z)")
-    return value
-
-
 def cmd_due(args: argparse.Namespace) -> int:
-    try:
-        policy = load_policy_file(args.rules)
-    except PolicyError as error:
-        for problem in error.problems:
-            print(problem.format(args.rules))
+    policy = load_rules_reporting(args.rules, sys.stdout)
+    if policy is None:
         return EXIT_PROBLEM
     calendar = policy.calendars.get(args.calendar)
     if calendar is None:
@@ -86,12 +68,12 @@ def cmd_due(args: argparse.Namespace) -> int:
         return fail(f"no calendar '{args.calendar}' in {args.rules} (calendars: {known})")
     try:
         if args.between:
-            start, end = (_instant(text) for text in args.between)
+            start, end = (instant_arg(text) for text in args.between)
             print(round(calendar.between(start, end)))
             return EXIT_OK
         if args.start is None or args.duration is None:
             return fail("give --start and --duration, or --between START END")
-        deadline = calendar.add(_instant(args.start), parse_duration(args.duration))
+        deadline = calendar.add(instant_arg(args.start), parse_duration(args.duration))
     except (argparse.ArgumentTypeError, DurationError, CalendarError) as error:
         return fail(str(error))
     print(format_instant(deadline))

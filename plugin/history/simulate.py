@@ -27,8 +27,6 @@ from escalator.rules.facts import HISTORY_FIELDS
 from escalator.rules.model import format_instant
 from escalator.rules.policy import Policy
 
-SLA_OUTCOMES = ("met", "breached")
-
 
 @dataclass
 class Summary:
@@ -78,8 +76,7 @@ class Summary:
             else:
                 self.other_actions[kind] += 1
         self.escalated_tickets += escalated
-        units = {unit.id for unit in (*policy.tiers, *policy.teams, *policy.leads)}
-        self.reaching.update({group for group in run.state.groups if group in units})
+        self.reaching.update({group for group in run.state.groups if policy.unit(group) is not None})
         for entry in run.sla:
             outcome = str(entry.get("outcome"))
             self.sla.setdefault(str(entry.get("metric")), Counter())[outcome] += 1
