@@ -27,7 +27,7 @@ from escalator.rules.pausing import PauseState
 from escalator.rules.policy import SLA_METRICS, Action, Policy
 from escalator.rules.schedule import PAUSE_CAP, TimerName, desired_timers
 from escalator.rules.sla import TOLERANCE_SECONDS, SlaClock, elapsed_at
-from escalator.rules.state import TicketState
+from escalator.rules.state import Escalation, TicketState
 
 JOURNAL_SHOWN = 50
 """Journal entries `escalator why` shows (the queue keeps more); the newest ones."""
@@ -165,7 +165,8 @@ def explain(
 ) -> Explanation:
     """`data`: the ticket's state as stored (JSON); `journal`: its entries as stored, newest first."""
     state = TicketState.from_dict(dict(data))
-    state.clocks = {metric: clock for metric, clock in state.clocks.items() if _clock(clock) is not None}
+    clocks = {metric: clock for metric, data in state.clocks.items() if (clock := _clock(data)) is not None}
+    state.clocks = {metric: state.clocks[metric] for metric in clocks}  # unknown shapes left out everywhere
     decisions = [decision for decision in map(_decision, reversed(journal)) if decision is not None]
     return Explanation(
         ticket_id=ticket_id,
@@ -173,10 +174,10 @@ def explain(
         team=state.team,
         group=_group(policy, state.groups[-1]) if state.groups else None,
         assignee=_text(state.assignee),
-        owner=_text(getattr(state, "owner", None)),
+        owner=_text(state.owner),
         moves=[_move(entry, decisions) for entry in state.escalations],
         bounces=int(state.bounces or 0),
-        clocks=_clocks(policy, state, now),
+        clocks=_clocks(policy, clocks, now),
         next=_next(policy, state, now),
         trail=list(state.groups),
         journal=decisions,
@@ -226,13 +227,12 @@ def _decision(raw: str) -> Decision | None:
     return Decision(at, events, reasons, int(entry.get("writes") or 0))
 
 
-def _move(entry: Any, decisions: Sequence[Decision]) -> Move:
-    by = getattr(entry, "by", "rule") or "rule"
+def _move(entry: Escalation, decisions: Sequence[Decision]) -> Move:
+    by = entry.by or "rule"
     rule = entry.rule or None
-    reason = getattr(entry, "reason", None)
-    matched = getattr(entry, "matched", None)
-    if not reason and matched:
-        reason = f"matched '{matched}'"
+    reason = entry.reason
+    if not reason and entry.matched:
+        reason = f"matched '{entry.matched}'"
     if not reason and rule:
         reason = _cause(decisions, f"{rule}: escalate {entry.source} -> {entry.target}")
     return Move(
@@ -242,8 +242,8 @@ def _move(entry: Any, decisions: Sequence[Decision]) -> Move:
         by=by,
         rule=rule,
         reason=reason,
-        direction=getattr(entry, "direction", "up") or "up",
-        actor=_text(getattr(entry, "actor", None)),
+        direction=entry.direction or "up",
+        actor=_text(entry.actor),
     )
 
 
@@ -257,12 +257,9 @@ def _cause(decisions: Sequence[Decision], said: str) -> str | None:
     return None
 
 
-def _clocks(policy: Policy, state: TicketState, now: datetime) -> list[Clock]:
+def _clocks(policy: Policy, clocks: Mapping[str, SlaClock], now: datetime) -> list[Clock]:
     found = []
-    for metric, data in sorted(state.clocks.items(), key=lambda item: _metric_order(item[0])):
-        clock = _clock(data)
-        if clock is None:
-            continue
+    for metric, clock in sorted(clocks.items(), key=lambda item: _metric_order(item[0])):
         elapsed = elapsed_at(policy, clock, now)
         breached = 1.0 in clock.alerted or elapsed + TOLERANCE_SECONDS >= clock.target
         paused = clock.done_at is None and clock.running_since is None
@@ -331,7 +328,7 @@ def _sla_step(policy: Policy, state: TicketState, metric: str) -> str:
         event, said = "sla.warning", f"{label} SLA warning{unit} ({round(pending[0] * 100)}% used)"
     else:
         event, said = "sla.breached", f"{label} SLA breach{unit}"
-    reactions = [_reaction(trigger.id, trigger.actions) for trigger in policy.triggers if event in trigger.on]
+    reactions = [_reaction(trigger.id, trigger.actions) for trigger in policy.listening(event)]
     return f"{said}; rules that react: {', '.join(reactions)}" if reactions else f"{said}; no rule reacts to it"
 
 
@@ -367,6 +364,3 @@ def describe_action(action: Action) -> str:
     if action.tags:
         return f"{verb} {', '.join(action.tags)}"
     return verb
-
-
-# --- text ------------------------------------------------------------------------------------------------

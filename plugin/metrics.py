@@ -17,9 +17,9 @@ from typing import Any
 import redis
 
 from escalator.plugin import keys
+from escalator.rules.policy import SLA_METRICS
 
 DEFAULT_DAYS = 30
-SLA_METRICS = ("first_response", "next_response", "resolution")
 
 
 def quantiles(values: Iterable[float]) -> dict[str, float | int | None]:
@@ -126,21 +126,28 @@ def days(since: date, until: date) -> list[date]:
     return [since + timedelta(days=offset) for offset in range((until - since).days + 1)]
 
 
-def read_day(client: redis.Redis, tenant: str, day: date) -> tuple[dict[str, int], dict[str, list[float]]]:
-    """One day's aggregates: its counters and its duration series (two round trips)."""
-    stamp = day.isoformat()
+def read_days(
+    client: redis.Redis, tenant: str, wanted: list[date]
+) -> list[tuple[dict[str, int], dict[str, list[float]]]]:
+    """Each day's aggregates, its counters and its duration series, in two round trips for the whole window
+    (a year on the dashboard is 365 days: read one by one, that was two round trips a day)."""
+    stamps = [day.isoformat() for day in wanted]
     pipe = client.pipeline(transaction=False)
-    pipe.hgetall(keys.kpi_day(tenant, stamp))
-    pipe.smembers(keys.kpi_series(tenant, stamp))
-    counters, names = pipe.execute()
-    counts = {keys.as_text(name): int(value) for name, value in counters.items()}
-    series = sorted(keys.as_text(name) for name in names)
-    if not series:
-        return counts, {}
+    for stamp in stamps:
+        pipe.hgetall(keys.kpi_day(tenant, stamp))
+        pipe.smembers(keys.kpi_series(tenant, stamp))
+    read = pipe.execute()
+    counts = [{keys.as_text(name): int(value) for name, value in counters.items()} for counters in read[::2]]
+    series = [sorted(keys.as_text(name) for name in names) for names in read[1::2]]
     pipe = client.pipeline(transaction=False)
-    for name in series:
-        pipe.lrange(keys.kpi_values(tenant, stamp, name), 0, -1)
-    return counts, {name: [float(v) for v in items] for name, items in zip(series, pipe.execute(), strict=True)}
+    for stamp, names in zip(stamps, series, strict=True):
+        for name in names:
+            pipe.lrange(keys.kpi_values(tenant, stamp, name), 0, -1)
+    lists = iter(pipe.execute() if any(series) else [])
+    return [
+        (day_counts, {name: [float(value) for value in next(lists)] for name in names})
+        for day_counts, names in zip(counts, series, strict=True)
+    ]
 
 
 def kpi_report(
@@ -156,8 +163,8 @@ def kpi_report(
     until = until or datetime.now(UTC).date()
     since = since or until - timedelta(days=DEFAULT_DAYS - 1)
     window, series = Window(), []
-    for day in days(since, until):
-        counts, values = read_day(client, tenant, day)
+    wanted = days(since, until)
+    for day, (counts, values) in zip(wanted, read_days(client, tenant, wanted), strict=True):
         window.add(counts, values)
         if by_day:
             daily = Window()
