@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from escalator.plugin.metrics import DEFAULT_DAYS, kpi_report
 from escalator.plugin.prometheus import read_workers
 from escalator.plugin.queue import DeadLetter
 from escalator.plugin.runtime import Runtime
-from escalator.plugin.sessions import bearer
+from escalator.plugin.sessions import bearer, same_secret
 from escalator.rules.model import format_instant
 
 COOKIE = "escalator_admin"
@@ -111,14 +110,6 @@ def secure_cookies(req: Request, public_url: str) -> bool:
     return req.is_secure or public_url.startswith("https://")
 
 
-def token_matches(admin_token: str, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(str(presented).encode(), admin_token.encode())
-
-
-def csrf_matches(session: AdminSession, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(str(presented).encode(), session.csrf.encode())
-
-
 def admin_only(view: View) -> View:
     """404 without `admin_token`; 401 without the bearer or a session; 403 for a session's POST without its
     CSRF token."""
@@ -128,14 +119,14 @@ def admin_only(view: View) -> View:
         admin_token = runtime().config.admin_token
         if not admin_token:
             abort(404)
-        if token_matches(admin_token, bearer(request.headers.get("Authorization"))):
+        if same_secret(bearer(request.headers.get("Authorization")), admin_token):
             return view(*args, **kwargs)
         session = read_session(admin_token, request.cookies.get(COOKIE))
         if session is None:
             answer = jsonify(error="log in at /dashboard, or give Authorization: Bearer <admin_token>")
             answer.headers["WWW-Authenticate"] = 'Bearer realm="escalator"'
             return answer, 401
-        if request.method not in ("GET", "HEAD") and not csrf_matches(session, request.headers.get(CSRF_HEADER)):
+        if request.method not in ("GET", "HEAD") and not same_secret(request.headers.get(CSRF_HEADER), session.csrf):
             return jsonify(error=f"missing or wrong {CSRF_HEADER} header"), 403
         return view(*args, **kwargs)
 

@@ -23,14 +23,13 @@ from escalator.plugin.admin_api import (
     CSRF_FIELD,
     CSRF_HEADER,
     clear_session_cookie,
-    csrf_matches,
     issue_session,
     read_session,
     runtime,
     secure_cookies,
     set_session_cookie,
-    token_matches,
 )
+from escalator.plugin.sessions import same_secret
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ def dashboard() -> Response:
 @blueprint.post("/dashboard/login")
 def login() -> BaseResponse:
     admin_token = _admin_token()
-    if not token_matches(admin_token, request.form.get("token")):
+    if not same_secret(request.form.get("token"), admin_token):
         log.info("dashboard login refused (from %s)", request.remote_addr)
         return _page("dashboard_login.html", 401, message="That is not the admin token.")
     value, _ = issue_session(admin_token)
@@ -108,7 +107,7 @@ def login() -> BaseResponse:
 def logout() -> BaseResponse:
     admin_token = _admin_token()
     session = read_session(admin_token, request.cookies.get(COOKIE))
-    if session is not None and not csrf_matches(session, request.form.get(CSRF_FIELD)):
+    if session is not None and not same_secret(request.form.get(CSRF_FIELD), session.csrf):
         return _page("dashboard_login.html", 403, message="Log out from the dashboard's own button.")
     response = redirect(url_for("dashboard.dashboard"), 303)
     clear_session_cookie(response, secure_cookies(request, runtime().config.public_url))

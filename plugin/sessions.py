@@ -130,13 +130,18 @@ def bearer(header: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def same_secret(presented: str | None, expected: str) -> bool:
+    """A presented token (admin token, CSRF token) against the real one, in constant time; none never matches."""
+    return bool(presented) and hmac.compare_digest(str(presented).encode(), expected.encode())
+
+
 def authenticate(config: Config, sessions: Sessions, header: str | None) -> Access | None:
     """The admin token (compared in constant time; none configured: no admin access at all), or a session of
     any configured tenant; None for anything else."""
     token = bearer(header)
     if token is None:
         return None
-    if config.admin_token and hmac.compare_digest(token.encode(), config.admin_token.encode()):
+    if config.admin_token and same_secret(token, config.admin_token):
         return Access()
     session = sessions.read(token, config.tenants)
     return Access(session) if session is not None else None
