@@ -7,10 +7,15 @@ the event queue).
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
+
+import redis
+from redis.exceptions import LockError
 
 from escalator.connectors.admin import TicketExport
 from escalator.connectors.base import DeskAdmin
@@ -20,6 +25,8 @@ from escalator.plugin.ratelimit import Budget, RedisRateLimiter
 from escalator.plugin.runtime import Runtime
 
 __all__ = ["EXIT_DESK", "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE"]
+
+log = logging.getLogger(__name__)
 
 EXPORT_BUCKET = "exports"
 EXPORT_MAX_WAIT = 120.0
@@ -81,3 +88,22 @@ def state_key(tenant: str, command: str) -> str:
 
 def say(out: TextIO, text: str) -> None:
     print(text, file=out, flush=True)
+
+
+@contextmanager
+def held_lock(
+    client: redis.Redis, name: str, seconds: float, busy: Exception, what: str
+) -> Iterator[Callable[[], object]]:
+    """One run at a time per tenant (a backfill, a reconciliation pass, an export): the lock `name` is held for
+    the block, which gets how to renew it; `busy` is raised when another run holds it. A lock that expired
+    before the end is reported, not raised: the work it guarded is done."""
+    lock = client.lock(name, timeout=seconds, blocking=False)
+    if not lock.acquire():
+        raise busy
+    try:
+        yield lambda: lock.extend(seconds, True)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("the %s expired before the end", what)

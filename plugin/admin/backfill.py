@@ -33,11 +33,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from redis.exceptions import LockError
-
 from escalator.connectors.admin import ExportPage, TicketRecord
 from escalator.connectors.errors import RateLimited
-from escalator.plugin.admin import export_pacer, say, state_key, ticket_export
+from escalator.plugin import keys
+from escalator.plugin.admin import export_pacer, held_lock, say, state_key, ticket_export
 from escalator.plugin.admin.progress import Progress
 from escalator.plugin.ratelimit import Budget
 from escalator.plugin.runtime import Runtime
@@ -134,19 +133,13 @@ class Backfill:
         self.pacer = export_pacer(runtime, tenant, export_budget, on_wait=self._export_wait)
 
     def run(self, since: datetime, *, restart: bool = False, dry_run: bool = False) -> BackfillReport:
-        lock = self.runtime.redis.lock(self.key + ":lock", timeout=LOCK_SECONDS, blocking=False)
-        if not lock.acquire():
-            raise BackfillBusy(f"another backfill of {self.tenant} is running (lock {self.key}:lock)")
-        try:
-            return self._run(since, restart=restart, dry_run=dry_run, renew=lambda: lock.extend(LOCK_SECONDS, True))
-        finally:
-            try:
-                lock.release()
-            except LockError:
-                log.warning("the backfill lock of %s expired before the end", self.tenant)
+        busy = BackfillBusy(f"another backfill of {self.tenant} is running (lock {self.key}:lock)")
+        what = f"backfill lock of {self.tenant}"
+        with held_lock(self.runtime.redis, self.key + ":lock", LOCK_SECONDS, busy, what) as renew:
+            return self._run(since, restart=restart, dry_run=dry_run, renew=renew)
 
     def _run(self, since: datetime, *, restart: bool, dry_run: bool, renew: Callable[[], object]) -> BackfillReport:
-        saved = {_text(k): _text(v) for k, v in self.runtime.redis.hgetall(self.key).items()}
+        saved = {keys.as_text(k): keys.as_text(v) for k, v in self.runtime.redis.hgetall(self.key).items()}
         report = self.report = BackfillReport()
         checkpoint: str | None = None
         started_at = datetime.now(UTC).replace(microsecond=0)
@@ -245,7 +238,3 @@ class BackfillBusy(Exception):
 
 def _groups(runtime: Runtime, tenant: str) -> dict[str, str]:
     return runtime.client(tenant).groups()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -34,11 +34,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import redis
-from redis.exceptions import LockError
 
 from escalator.connectors.admin import TicketExport, TicketRecord
 from escalator.plugin import keys
-from escalator.plugin.admin import export_pacer, say, state_key, ticket_export
+from escalator.plugin.admin import export_pacer, held_lock, say, state_key, ticket_export
 from escalator.plugin.admin.backfill import history_events
 from escalator.plugin.connection import UNAVAILABLE
 from escalator.plugin.logs import throttled
@@ -127,19 +126,13 @@ class Reconciler:
         self._groups: dict[str, str] | None = None
 
     def run(self, *, dry_run: bool = False) -> ReconcileReport:
-        lock = self.runtime.redis.lock(self.key + ":lock", timeout=LOCK_SECONDS, blocking=False)
-        if not lock.acquire():
-            raise ReconcileBusy(f"another reconciliation pass of {self.tenant} is running")
-        try:
-            return self._pass(dry_run, renew=lambda: lock.extend(LOCK_SECONDS, True))
-        finally:
-            try:
-                lock.release()
-            except LockError:
-                log.warning("the reconciliation lock of %s expired before the end of the pass", self.tenant)
+        busy = ReconcileBusy(f"another reconciliation pass of {self.tenant} is running")
+        what = f"reconciliation lock of {self.tenant}"
+        with held_lock(self.runtime.redis, self.key + ":lock", LOCK_SECONDS, busy, what) as renew:
+            return self._pass(dry_run, renew=renew)
 
     def _pass(self, dry_run: bool, renew: Callable[[], object]) -> ReconcileReport:
-        saved = {_text(k): _text(v) for k, v in self.runtime.redis.hgetall(self.key).items()}
+        saved = {keys.as_text(k): keys.as_text(v) for k, v in self.runtime.redis.hgetall(self.key).items()}
         now = self.clock().replace(microsecond=0)
         since = parse_instant(saved.get("since")) or now - FIRST_WINDOW
         # Tickets created after reconciliation began watching are news; older ones it never saw are history.
@@ -259,10 +252,6 @@ def _status_change(before: str | None, after: str) -> tuple[str, dict[str, tuple
     return "ticket.updated", {"status": (before, after)}
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def print_report(out: TextIO, tenant: str, report: ReconcileReport, *, dry_run: bool = False) -> None:
     verb = "would queue" if dry_run else "queued"
     for item in report.caught_up[:REPORT_LINES]:
@@ -286,7 +275,7 @@ def due_tenants(runtime: Runtime, now: datetime) -> list[str]:
         if tenant.reconcile_every is None:
             continue
         last = runtime.redis.hget(state_key(name, "reconcile"), "last_pass_at")
-        at = parse_instant(_text(last)) if last else None
+        at = parse_instant(keys.as_text(last)) if last else None
         if at is None or (now - at).total_seconds() >= tenant.reconcile_every:
             due.append(name)
     return due

@@ -26,12 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from redis.exceptions import LockError
-
 from escalator.connectors.base import HistoryChunk
 from escalator.connectors.errors import RateLimited
 from escalator.plugin import keys
-from escalator.plugin.admin import export_pacer, say
+from escalator.plugin.admin import export_pacer, held_lock, say
 from escalator.plugin.admin.progress import Progress
 from escalator.plugin.ratelimit import Budget
 from escalator.plugin.runtime import Runtime
@@ -95,19 +93,13 @@ class HistoryExportRun:
         self.pacer = export_pacer(runtime, tenant, export_budget, on_wait=self._export_wait)
 
     def run(self, since: datetime, *, restart: bool = False) -> ExportReport:
-        lock = self.runtime.redis.lock(self.key + ":lock", timeout=LOCK_SECONDS, blocking=False)
-        if not lock.acquire():
-            raise ExportBusy(f"another export of {self.tenant} is running (lock {self.key}:lock)")
-        try:
-            return self._run(since, restart, renew=lambda: lock.extend(LOCK_SECONDS, True))
-        finally:
-            try:
-                lock.release()
-            except LockError:
-                log.warning("the export lock of %s expired before the end", self.tenant)
+        busy = ExportBusy(f"another export of {self.tenant} is running (lock {self.key}:lock)")
+        what = f"export lock of {self.tenant}"
+        with held_lock(self.runtime.redis, self.key + ":lock", LOCK_SECONDS, busy, what) as renew:
+            return self._run(since, restart, renew=renew)
 
     def _run(self, since: datetime, restart: bool, renew: Callable[[], object]) -> ExportReport:
-        saved = {_text(k): _text(v) for k, v in self.runtime.redis.hgetall(self.key).items()}
+        saved = {keys.as_text(k): keys.as_text(v) for k, v in self.runtime.redis.hgetall(self.key).items()}
         report = self.report
         checkpoint = self._resumable(saved) if not restart else None
         if checkpoint is not None:
@@ -193,7 +185,3 @@ class HistoryExportRun:
 
     def _save(self, fields: Mapping[str, str | int]) -> None:
         self.runtime.redis.hset(self.key, mapping={name: value for name, value in fields.items()})
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
