@@ -17,7 +17,7 @@ from escalator.rules.facts import Facts, resolve_field
 from escalator.rules.incidents import NO_INCIDENTS, IncidentView, joins_incident
 from escalator.rules.messages import message_context
 from escalator.rules.model import Ticket, TicketEvent, format_instant
-from escalator.rules.observe import direction_of, move_anchor
+from escalator.rules.observe import direction_of, move_anchor, settle_in
 from escalator.rules.plan import Plan, PlannedAction, PlannedComment
 from escalator.rules.policy import Action, Policy, Trigger, Unit, raise_priority
 from escalator.rules.state import Escalation, TicketState
@@ -165,10 +165,7 @@ class Working:
             Escalation(at, current, target.id, trigger.id, matched, "rule", reason, None, direction)
         )
         self.bounced = self.state.enter_group(target.id) or self.bounced
-        if target.kind == "tier":
-            self.state.tier, self.state.team = target.id, None
-        else:
-            self.state.team = target.id
+        settle_in(self.state, target)
         self.state.routed = self.state.routed or routing
         move_anchor(self.state, "escalated", at)  # handed on: routing or escalation, the clocks that follow run
         move_anchor(self.state, "tier_entered", at)

@@ -10,7 +10,7 @@ the event caused: an agent's escalation (`ticket.escalated`), a return to a grou
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from escalator.rules.actions import ACTIONS, Working
 from escalator.rules.durations import humanize
 from escalator.rules.facts import Facts
 from escalator.rules.incidents import NO_INCIDENTS, IncidentView
-from escalator.rules.model import Ticket, TicketEvent, format_instant, parse_instant
+from escalator.rules.model import Ticket, TicketEvent, canonical_instant, format_instant
 from escalator.rules.observe import (
     CLOCK_EVENTS,
     HISTORY_SOURCE,
@@ -29,7 +29,7 @@ from escalator.rules.observe import (
     observe,
     track_deliveries,
 )
-from escalator.rules.pausing import PauseState, rules_for, update_pause
+from escalator.rules.pausing import rules_for, update_pause
 from escalator.rules.plan import Plan
 from escalator.rules.policy import Policy, Trigger
 from escalator.rules.sla import SlaClock, crossed, deadline_of, update_clocks
@@ -122,7 +122,7 @@ def evaluate(
         anchor_value = _anchor_value(event) if event.kind == "timer.elapsed" else None
         listening = policy.timed_triggers if event.kind == "timer.elapsed" else policy.listening(event.kind)
         for trigger in listening:
-            if _listens(trigger, event, state):
+            if _listens(trigger, event, state, anchor_value):
                 working.fire(trigger, anchor_value)
     _consequences(policy, working, event, derived)
     # The triggers may have moved the ticket to another tier or changed its priority: clocks follow (the
@@ -178,17 +178,8 @@ def _fire_all(policy: Policy, working: Working, kind: str) -> None:
 
 
 def _derived(event: TicketEvent, kind: str) -> TicketEvent:
-    return TicketEvent(
-        delivery_id=f"{event.delivery_id}/{kind}",
-        kind=kind,
-        ticket_id=event.ticket_id,
-        occurred_at=event.occurred_at,
-        comment=event.comment,
-        changes=event.changes,
-        actor_id=event.actor_id,
-        source=event.source,
-        detail=event.detail,
-    )
+    """An event the engine derives from `event` (a bounce, a breach): the same facts under its own kind."""
+    return replace(event, delivery_id=f"{event.delivery_id}/{kind}", kind=kind, snapshot=None)
 
 
 def _update_clocks(
@@ -214,7 +205,7 @@ def _update_clocks(
         segments,
         tier_entered=state.anchors.get("tier_entered"),
         own_change=own_change,
-        pause_honored=PauseState.from_dict(state.pause).honored,
+        pause_honored=state.pause.get("honored_since") is not None,  # PauseState.honored, without building one
     )
     for metric, clock in clocks.items():
         newly_done = clock.done_at is not None and done_before.get(metric) is None
@@ -267,20 +258,15 @@ def _stale_sla_event(state: TicketState, event: TicketEvent) -> str | None:
 
 def _anchor_value(event: TicketEvent) -> str | None:
     """The anchor instant a timer was armed for, in the engine's own form (None when missing or unreadable)."""
-    raw = event.detail.get("anchor_value")
-    try:
-        instant = parse_instant(raw) if isinstance(raw, str) else None
-    except ValueError:
-        return None
-    return format_instant(instant) if instant else None
+    return canonical_instant(event.detail.get("anchor_value"))
 
 
-def _listens(trigger: Trigger, event: TicketEvent, state: TicketState) -> bool:
+def _listens(trigger: Trigger, event: TicketEvent, state: TicketState, anchor_value: str | None) -> bool:
+    """`anchor_value`: a timer event's anchor (`_anchor_value`), read once per event, not per trigger."""
     if event.kind != "timer.elapsed":
         return event.kind in trigger.on
-    if trigger.after is None or event.detail.get("trigger") != trigger.id:
+    if event.detail.get("trigger") != trigger.id:
         return False
-    anchor_value = _anchor_value(event)
     current = state.anchors.get(trigger.since or "updated")
     # Fire once per anchor value, and only if the anchor has not moved since the timer was armed.
     return (

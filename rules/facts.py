@@ -70,6 +70,7 @@ def _customer_text(facts: Facts) -> str:
 
 
 ACTIVE_STATUSES = frozenset({"new", "open"})
+"""Statuses in which the team owes the next step (not waiting on the customer, not done)."""
 
 
 def _active(facts: Facts) -> bool:
@@ -126,7 +127,7 @@ FIELDS: dict[str, Getter] = {
     "sla.metric": lambda f: f.event.detail.get("metric"),
     "sla.tier": lambda f: f.event.detail.get("tier"),
     "sla.fraction": lambda f: f.event.detail.get("fraction"),
-    "active": lambda f: _active(f),
+    "active": _active,
     "paused": lambda f: bool(f.state.pause.get("honored_since")),
     "pauses": lambda f: int(f.state.pause.get("count", 0)),
     "incident": lambda f: f.state.incident,

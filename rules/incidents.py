@@ -36,6 +36,8 @@ NO_INCIDENTS = IncidentView()
 def joins_incident(working: Working, trigger: Trigger) -> bool:
     """Whether the trigger's match makes the ticket join an open incident (then none of the trigger's own
     actions run: the incident's notice goes out in bulk with the others')."""
+    if not working.incidents.open:
+        return False  # the usual case: no incident open, no rule to look up
     rule = next((item for item in working.policy.incidents if item.trigger == trigger.id), None)
     incident = working.incidents.open.get(rule.id) if rule is not None else None
     if rule is None or incident is None:

@@ -52,12 +52,12 @@ class KpiChanges:
 
 
 def _day(at: str | None) -> str | None:
-    instant = parse_instant(at) if at else None
+    instant = parse_instant(at)
     return instant.date().isoformat() if instant else None
 
 
 def _hours(start: str | None, end: str | None) -> float | None:
-    begin, finish = parse_instant(start) if start else None, parse_instant(end) if end else None
+    begin, finish = parse_instant(start), parse_instant(end)
     if begin is None or finish is None or finish < begin:
         return None
     return (finish - begin).total_seconds() / 3600
@@ -76,9 +76,9 @@ def kpi_changes(before: TicketState, after: TicketState, *, observed_only: bool 
         changes.add(after.anchors.get("created"), "tickets")
     if observed_only:
         return changes
-    new = after.escalations[len(before.escalations) :]
-    for entry in new:
-        _escalation(changes, entry, first=entry.direction == "up" and entry is _first_up(after))
+    first_up = _first_up(after)
+    for entry in after.escalations[len(before.escalations) :]:
+        _escalation(changes, entry, first=entry is first_up)
     if before.reassignments == 0 and after.reassignments > 0:
         changes.add(after.last_event_at, "moved")
     if before.bounces == 0 and after.bounces > 0:
@@ -165,5 +165,5 @@ def _solved(changes: KpiChanges, after: TicketState) -> None:
         return
     changes.value(solved, "resolution_hours", hours)
     changes.value(solved, f"rule_hours:{first.rule or 'agent'}", hours)
-    last = [entry for entry in after.escalations if entry.direction == "up"][-1]
+    last = next(entry for entry in reversed(after.escalations) if entry.direction == "up")
     changes.value(solved, f"target_hours:{last.target}", hours)

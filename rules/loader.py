@@ -138,7 +138,7 @@ class _Builder:
             triggers=tuple(triggers),
             templates=templates,
             calendars=calendars,
-            max_bounces=max_bounces if isinstance(max_bounces, int) and not isinstance(max_bounces, bool) else 1,
+            max_bounces=max_bounces if _whole(max_bounces) else 1,
             max_reassignments=max_reassignments if _whole(max_reassignments) else None,
             pausing=self._pausing(),
             incidents=self._incidents(unit_ids, template_names),
@@ -236,11 +236,11 @@ class _Builder:
                 self.problem(child(path, "group"), f"group '{group}' already belongs to '{owners[str(group)]}'")
             owners.setdefault(str(group), unit_id)
             lead = item.get("lead")
-            if isinstance(lead, str | int) and not isinstance(lead, bool) and str(lead) in owners:
+            lead = lead if isinstance(lead, str | int) and not isinstance(lead, bool) else None
+            if lead is not None and str(lead) in owners:
                 self.problem(
                     child(path, "lead"), f"group '{lead}' belongs to '{owners[str(lead)]}': a lead has its own group"
                 )
-            lead = lead if isinstance(lead, str | int) and not isinstance(lead, bool) else None
             units.append(Unit(unit_id, name, group, kind, lead))
         return units
 

@@ -220,9 +220,7 @@ def message_context(working: Working, step: Step) -> dict[str, Any]:
         "organization": {
             "name": organization.name if organization else "",
             "tags": list(organization.tags) if organization else [],
-            "fields": Blank(
-                {k: "" if v is None else v for k, v in (organization.fields if organization else {}).items()}
-            ),
+            "fields": _fields(organization.fields if organization else {}),
         },
         "tier": unit_context(unit),
         "previous_tier": unit_context(step.previous),

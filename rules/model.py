@@ -63,6 +63,16 @@ def format_instant(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def canonical_instant(value: Any) -> str | None:
+    """`value` (text from a payload, a history line, a timer's detail) as `format_instant` writes it, or None
+    when it is not an ISO 8601 instant: instants compared as text must be spelled one way."""
+    try:
+        instant = parse_instant(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return format_instant(instant) if instant else None
+
+
 @dataclass(frozen=True)
 class Person:
     id: str | None = None

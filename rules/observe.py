@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from escalator.rules.model import Ticket, TicketEvent, format_instant, parse_instant
+from escalator.rules.facts import ACTIVE_STATUSES
+from escalator.rules.model import Ticket, TicketEvent, canonical_instant, format_instant
 from escalator.rules.policy import Policy, Unit
 from escalator.rules.state import Escalation, TicketState, instant_key
-
-OUR_COURT = frozenset({"new", "open"})
-"""Statuses in which the team owes the next step (not waiting on the customer, not done)."""
 
 CLOCK_EVENTS: frozenset[str] = frozenset({"timer.elapsed", "sla.warning", "sla.breached"})
 """Events raised by Escalator's own clocks: they report time passing, never activity on the ticket."""
@@ -58,12 +56,7 @@ def track_deliveries(state: TicketState, event: TicketEvent) -> None:
 
 def _reconciled_through(event: TicketEvent) -> str:
     """The ticket's `updated_at` the reconciled event was made from (its own instant if unreadable)."""
-    raw = event.detail.get("updated_at")
-    try:
-        instant = parse_instant(raw) if isinstance(raw, str) else None
-    except ValueError:
-        instant = None
-    return format_instant(instant or event.occurred_at)
+    return canonical_instant(event.detail.get("updated_at")) or format_instant(event.occurred_at)
 
 
 def _later(current: str | None, candidate: str) -> str:
@@ -96,7 +89,7 @@ def observe(policy: Policy, state: TicketState, ticket: Ticket, event: TicketEve
             if _by_agent(event, ticket, own_change):
                 move_anchor(state, "agent_activity", at)
                 state.touched_by(event.actor_id)
-            elif ticket.status in OUR_COURT and state.status not in OUR_COURT:
+            elif ticket.status in ACTIVE_STATUSES and state.status not in ACTIVE_STATUSES:
                 move_anchor(state, "agent_activity", at)  # back in our court: the team's silence counts from now
         state.status, state.priority, state.assignee = ticket.status, ticket.priority, ticket.assignee_id
         state.requester_id = ticket.requester.id
@@ -170,7 +163,7 @@ def _placement(
     if unit.id == current:
         return ["ticket.bounced"] if bounced else []
     source = current
-    _settle_in(state, unit)
+    settle_in(state, unit)
     move_anchor(state, "tier_entered", at)
     move_anchor(state, "agent_activity", at)  # idle counts from when the new tier got the ticket
     derived = ["ticket.bounced"] if bounced else []
@@ -203,7 +196,8 @@ def _placement(
     return derived
 
 
-def _settle_in(state: TicketState, unit: Unit) -> None:
+def settle_in(state: TicketState, unit: Unit) -> None:
+    """The ticket is now in `unit`: a tier replaces the tier and leaves any team; a team is added on top."""
     if unit.kind == "tier":
         state.tier, state.team = unit.id, None
     else:

@@ -76,12 +76,8 @@ def rules_for(policy: Policy, unit: str | None, ticket: Ticket, segments: tuple[
     )
 
 
-def _instant(value: str | None) -> datetime | None:
-    return parse_instant(value) if value else None
-
-
 def _close_stretch(pause: PauseState, end: datetime, assignee: str | None) -> None:
-    start = _instant(pause.honored_since)
+    start = parse_instant(pause.honored_since)
     if start is not None and end > start:
         seconds = (end - start).total_seconds()
         pause.total += seconds
@@ -93,7 +89,7 @@ def _close_stretch(pause: PauseState, end: datetime, assignee: str | None) -> No
 
 def cap_instant(pause: PauseState, rules: PauseRules) -> datetime | None:
     """When the current honored pause reaches `max_pause` (None: no cap, or not standing still)."""
-    start = _instant(pause.honored_since)
+    start = parse_instant(pause.honored_since)
     if start is None or rules.max_pause is None:
         return None
     return start + timedelta(seconds=max(0.0, rules.max_pause - pause.total))
@@ -142,7 +138,7 @@ def _asked(state: TicketState, pause: PauseState, rules: PauseRules) -> bool:
     """Whether a person replied publicly within the window before the pause began, or since."""
     if rules.needs_reply_within is None:
         return True
-    replied, began = _instant(state.anchors.get("agent_reply")), _instant(pause.since)
+    replied, began = parse_instant(state.anchors.get("agent_reply")), parse_instant(pause.since)
     if replied is None or began is None:
         return False
     return replied >= began - timedelta(seconds=rules.needs_reply_within)

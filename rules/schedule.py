@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from escalator.rules.engine import segments_of
 from escalator.rules.facts import Facts
 from escalator.rules.model import Ticket, TicketEvent, parse_instant
 from escalator.rules.policy import Policy, Trigger
@@ -75,7 +76,7 @@ def desired_timers(
         due = next_alert(policy, SlaClock.from_dict(data))
         if due is not None:
             timers[f"{SLA_TIMER}{metric}"] = due  # str(TimerName(sla=metric)), without making the object
-    resumes = parse_instant(state.pause.get("resumes_at")) if state.pause.get("resumes_at") else None
+    resumes = parse_instant(state.pause.get("resumes_at"))
     if resumes is not None:
         timers[f"{SLA_TIMER}{PAUSE_CAP}"] = max(resumes, now)  # max_pause runs out: the clocks run again
     for trigger in policy.timed_triggers:
@@ -112,8 +113,7 @@ class _Probe:
     ) -> _Probe:
         event = TicketEvent("schedule", "timer.elapsed", ticket.id, now, source="timer")
         known = dict(history or {})
-        facts = Facts(ticket, state, event, history=known)
-        segments = tuple(segment.id for segment in policy.segments if segment.condition(facts))
+        segments = segments_of(policy, ticket, state, event, known)
         return cls(Facts(ticket, state, event, segments, history=known, memo={}))
 
     def holds(self, trigger: Trigger) -> bool:

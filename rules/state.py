@@ -120,10 +120,6 @@ class TicketState:
         """Moved up a tier or to a team after creation, by a rule or by an agent (DESIGN §8)."""
         return any(entry.direction == "up" for entry in self.escalations)
 
-    @property
-    def first_escalated_at(self) -> str | None:
-        return next((entry.at for entry in self.escalations if entry.direction == "up"), None)
-
     def touched_by(self, agent: str | None) -> None:
         if agent and agent not in self.agents:
             self.agents.append(agent)

@@ -34,7 +34,7 @@ from escalator.connectors.errors import PermanentError
 from escalator.connectors.freshdesk import values
 from escalator.connectors.freshdesk.api import CHANNELS, COMPANY_FIELDS, FreshdeskClient, plain_text
 from escalator.connectors.freshdesk.listing import updated_tickets
-from escalator.rules.model import format_instant, parse_instant
+from escalator.rules.model import canonical_instant, parse_instant
 
 LANGUAGE_LOCALES = {"en": "en-US", "es": "es", "fr": "fr", "de": "de", "pt-BR": "pt-BR", "pt-PT": "pt-PT"}
 """Freshdesk language codes that are not already the locale the templates are chosen by."""
@@ -77,7 +77,7 @@ class FreshdeskHistory:
     def ticket_lines(self, ticket: Mapping[str, Any], own: str) -> list[dict[str, Any]]:
         """One ticket's lines, in time order (see the module docstring)."""
         ticket_id = str(ticket["id"])
-        created = _iso(ticket.get("created_at"))
+        created = canonical_instant(ticket.get("created_at"))
         if created is None:
             return []
         requester_id = values.freshdesk_id(ticket.get("requester_id"))
@@ -89,7 +89,7 @@ class FreshdeskHistory:
         events.append((created, 0, {"kind": "ticket.created", "actor": requester, "comment": _text(description)}))
         for order, item in enumerate(self._conversations(ticket_id), start=1):
             author = values.freshdesk_id(item.get("user_id"))
-            at = _iso(item.get("created_at"))
+            at = canonical_instant(item.get("created_at"))
             if at is None or (author is not None and author == own):
                 continue
             incoming = bool(item.get("incoming"))
@@ -160,7 +160,7 @@ class FreshdeskHistory:
             "channel": CHANNELS.get(values.number(ticket.get("source")) or 0),
             "type": ticket.get("type"),
             "custom_fields": dict(ticket.get("custom_fields") or {}),
-            "created_at": _iso(ticket.get("created_at")),
+            "created_at": canonical_instant(ticket.get("created_at")),
         }
 
 
@@ -169,12 +169,12 @@ def _status_timeline(status: str, ticket: Mapping[str, Any]) -> list[tuple[str, 
     stats = ticket.get("stats") or {}
     moves: list[tuple[str, str, str, str]] = []
     if status in ("pending", "on_hold"):
-        at = _iso(stats.get("pending_since")) or _iso(stats.get("status_updated_at"))
+        at = canonical_instant(stats.get("pending_since")) or canonical_instant(stats.get("status_updated_at"))
         if at is not None:
             moves.append((at, "ticket.updated", "open", status))
     elif status in ("solved", "closed"):
-        resolved = _iso(stats.get("resolved_at"))
-        closed = _iso(stats.get("closed_at"))
+        resolved = canonical_instant(stats.get("resolved_at"))
+        closed = canonical_instant(stats.get("closed_at"))
         if resolved is not None:
             moves.append((resolved, "ticket.solved", "open", "solved"))
         if status == "closed" and closed is not None and closed != resolved:
@@ -199,14 +199,6 @@ def _description(ticket: Mapping[str, Any]) -> str:
 
 def _text(body: str) -> dict[str, Any]:
     return {"body": body, "public": True}
-
-
-def _iso(value: Any) -> str | None:
-    try:
-        instant = parse_instant(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return format_instant(instant) if instant else None
 
 
 def _key(value: datetime | None) -> float:

@@ -41,7 +41,7 @@ from escalator.connectors.base import HistoryChunk
 from escalator.connectors.errors import PermanentError
 from escalator.connectors.zendesk import values
 from escalator.connectors.zendesk.api import ZendeskClient
-from escalator.rules.model import format_instant, parse_instant
+from escalator.rules.model import canonical_instant, format_instant, parse_instant
 
 EVENTS_PATH = "/api/v2/incremental/ticket_events.json"
 TICKETS_KEPT = 20_000
@@ -101,10 +101,6 @@ class _Kept(OrderedDict[str, Any]):
         if value is not None:
             self.move_to_end(key)
         return value
-
-
-def _text_id(value: Any) -> str | None:
-    return values.zendesk_id(value)
 
 
 def _items(children: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -190,7 +186,7 @@ class ZendeskHistory:
 
     def _update_lines(self, update: Mapping[str, Any]) -> list[dict[str, Any]]:
         ticket_id = str(update["ticket_id"])
-        author = _text_id(update.get("updater_id"))
+        author = values.zendesk_id(update.get("updater_id"))
         if author == "-1":
             author = None  # Zendesk's own user: triggers, automations
         if author is not None and author == self._own:
@@ -240,10 +236,10 @@ class ZendeskHistory:
         if field == "priority":
             return values.priority(value)
         if field == "group_id":
-            group = _text_id(value)
+            group = values.zendesk_id(value)
             return self.client.groups().get(group) if group else None
         if field in ("assignee_id", "problem_id"):
-            return _text_id(value)
+            return values.zendesk_id(value)
         if field == "tags":
             return list(value) if isinstance(value, list) else str(value or "").split()
         return value
@@ -263,7 +259,7 @@ class ZendeskHistory:
                     if str(audit.get("id")) == update_id or (written is not None and written > limit):
                         url = None
                         break
-                    if _text_id(audit.get("author_id")) == self._own:
+                    if values.zendesk_id(audit.get("author_id")) == self._own:
                         continue
                     self._apply(state, _audit_items(list(audit.get("events") or [])), "")
                     state.setdefault("created_at", audit.get("created_at"))
@@ -291,10 +287,12 @@ class ZendeskHistory:
         state.setdefault("channel", (ticket.get("via") or {}).get("channel"))
 
     def _snapshot(self, ticket_id: str, state: Mapping[str, Any], at: str) -> dict[str, Any]:
-        group = _text_id(state.get("group_id"))
-        requester_id = _text_id(state.get("requester_id"))
+        group = values.zendesk_id(state.get("group_id"))
+        requester_id = values.zendesk_id(state.get("requester_id"))
         requester = self._user(requester_id) if requester_id else {}
-        organization_id = _text_id(state.get("organization_id")) or _text_id(requester.get("organization_id"))
+        organization_id = values.zendesk_id(state.get("organization_id")) or values.zendesk_id(
+            requester.get("organization_id")
+        )
         return {
             "id": ticket_id,
             "subject": str(state.get("subject") or ""),
@@ -303,14 +301,14 @@ class ZendeskHistory:
             "priority": values.priority(state.get("priority")),
             "group": (self.client.groups().get(group) or None) if group else None,
             "group_id": group,
-            "assignee": _text_id(state.get("assignee_id")),
+            "assignee": values.zendesk_id(state.get("assignee_id")),
             "requester": _person(requester_id or "unknown", requester),
             "organization": self._organization(organization_id) if organization_id else None,
             "tags": list(self._value("tags", state.get("tags") or [])),
             "channel": state.get("channel"),
             "type": state.get("type"),
-            "problem_id": _text_id(state.get("problem_id")),
-            "created_at": _iso(state.get("created_at")) or at,
+            "problem_id": values.zendesk_id(state.get("problem_id")),
+            "created_at": canonical_instant(state.get("created_at")) or at,
             "updated_at": at,
         }
 
@@ -389,7 +387,7 @@ def _lines(
 
 def _comment(comment: Mapping[str, Any], author: str | None) -> dict[str, Any]:
     text: dict[str, Any] = {"body": _body(comment), "public": bool(comment.get("public", True))}
-    writer = _text_id(comment.get("author_id"))
+    writer = values.zendesk_id(comment.get("author_id"))
     if writer is not None and writer != author:
         text["author_id"] = writer
     if comment.get("id") is not None:
@@ -425,11 +423,3 @@ def _instant(update: Mapping[str, Any]) -> str:
     if instant is None:
         instant = datetime.fromtimestamp(int(update.get("timestamp") or 0), UTC)
     return format_instant(instant)
-
-
-def _iso(value: Any) -> str | None:
-    try:
-        instant = parse_instant(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return format_instant(instant) if instant else None
