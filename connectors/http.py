@@ -128,8 +128,12 @@ class VendorHttp:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         idempotent: bool = True,
+        text: str | None = None,
     ) -> Any:
+        """The answer's JSON (None for an empty one); `text`: the Accept header of an endpoint that answers a
+        file rather than JSON (an app's PEM key), whose body is then returned as text."""
         url = path if path.startswith("http") else f"{self.base_url}{path}"
+        headers = {"Accept": text} if text is not None else None
         buckets = self.limits.classify(method, urlsplit(url).path) if self.limiter is not None else ()
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
@@ -138,7 +142,9 @@ class VendorHttp:
             if self.limiter is not None:
                 self._take_slot(self.limiter, method, path, buckets)
             try:
-                response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
+                response = self.session.request(
+                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
+                )
             except (requests.ConnectTimeout, requests.ConnectionError) as error:
                 # A refused or timed-out connect never reached the vendor: always safe to try again. Any
                 # other broken connection may have carried the request, which matters only for writes.
@@ -186,6 +192,8 @@ class VendorHttp:
                 raise PermanentError(
                     f"{method} {path}: {response.status_code} {vendor_message(response)}", response.status_code
                 )
+            if text is not None:
+                return response.text
             if not response.content:
                 return None
             try:

@@ -20,11 +20,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
-
 from escalator.connectors.admin import AccessProblem, ExportPage, Identity, TicketRecord, TimedComment, masked
 from escalator.connectors.base import InstallStep
-from escalator.connectors.errors import PermanentError, TransientError
+from escalator.connectors.errors import PermanentError
 from escalator.connectors.zendesk import values
 from escalator.connectors.zendesk.api import ZendeskClient
 from escalator.rules.model import Comment, parse_instant
@@ -181,18 +179,11 @@ class ZendeskAdmin:
 
     def app_public_key(self, app_id: int) -> str:
         """The app's RS256 public key, PEM (the endpoint answers the key itself, not JSON)."""
-        url = f"{self.http.base_url}/api/v2/apps/{app_id}/public_key.pem"
-        try:
-            response = self.http.session.get(
-                url, headers={"Accept": "application/x-pem-file, text/plain"}, timeout=self.http.timeout
-            )
-        except requests.RequestException as error:
-            raise TransientError(f"GET /api/v2/apps/{app_id}/public_key.pem: {error}") from None
-        if response.status_code != 200 or "BEGIN PUBLIC KEY" not in response.text:
-            raise PermanentError(
-                f"GET /api/v2/apps/{app_id}/public_key.pem: {response.status_code}, no public key", response.status_code
-            )
-        return response.text.strip() + "\n"
+        path = f"/api/v2/apps/{app_id}/public_key.pem"
+        pem = str(self.http.request("GET", path, text="application/x-pem-file, text/plain"))
+        if "BEGIN PUBLIC KEY" not in pem:
+            raise PermanentError(f"GET {path}: 200, no public key", 200)
+        return pem.strip() + "\n"
 
     def install_app(self, step: InstallStep) -> None:
         """Find this tenant's installation of the Escalator app and its public key, and say whether the
