@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import private_redis  # noqa: E402
 from escalator.plugin import keys  # noqa: E402
 from escalator.plugin.metrics import kpi_report  # noqa: E402
-from escalator.plugin.queue import Op  # noqa: E402
+from escalator.plugin.queue import EventQueue, Finish  # noqa: E402
 from escalator.plugin.recording import kpi_ops  # noqa: E402
 from escalator.rules.kpi import kpi_changes  # noqa: E402
 from escalator.rules.model import format_instant  # noqa: E402
@@ -71,31 +71,20 @@ def synthetic_state(rng: random.Random, created: datetime) -> TicketState:
 
 
 def fill(client: redis.Redis, tickets: int, days: int, today: date) -> None:
+    """Store `tickets` ticket states and write their KPI changes through the worker's own finish (one per
+    2,000 tickets, as a drain records a batch)."""
     rng = random.Random(7)
     start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), UTC)
-    pipe = client.pipeline(transaction=False)
+    queue, pipe, ops = EventQueue(client), client.pipeline(transaction=False), []
     for number in range(tickets):
         created = start + timedelta(seconds=rng.uniform(0, days * 86400 - 4 * 86400))
         state = synthetic_state(rng, created)
         pipe.set(keys.state(TENANT, str(number)), json.dumps(state.to_dict()))
-        opened = TicketState(status="new")
-        for op in kpi_ops(TENANT, opened, state):
-            apply(pipe, op)
-        if number % 2000 == 1999:
+        ops += kpi_ops(TENANT, TicketState(status="new"), state)
+        if number % 2000 == 1999 or number == tickets - 1:
             pipe.execute()
-    pipe.execute()
-
-
-def apply(pipe: redis.client.Pipeline, op: Op) -> None:
-    """The finish script's H/L/S/X operations, one command each."""
-    if op.code == "H":
-        pipe.hincrby(op.key, str(op.a), int(str(op.b)))
-    elif op.code == "L":
-        pipe.rpush(op.key, str(op.a))
-    elif op.code == "S":
-        pipe.sadd(op.key, str(op.a))
-    elif op.code == "X":
-        pipe.expire(op.key, int(str(op.a)))
+            queue.finish(TENANT, f"bench-fill-{number}", 0, Finish(ops=ops))
+            ops = []
 
 
 def commands_sent(client: redis.Redis) -> int:

@@ -10,7 +10,7 @@ import redis
 
 from escalator.plugin import keys
 from escalator.plugin.metrics import kpi_report, quantiles
-from escalator.plugin.queue import Op
+from escalator.plugin.queue import EventQueue, Finish
 from escalator.plugin.recording import kpi_ops
 from escalator.rules.kpi import kpi_changes
 from escalator.rules.state import TicketState
@@ -91,18 +91,6 @@ def test_quantiles() -> None:
     assert quantiles(range(1, 11)) == {"median": 5.5, "p90": 9, "count": 10}
 
 
-def _apply(client: redis.Redis, ops: list[Op]) -> None:
-    for op in ops:
-        if op.code == "H":
-            client.hincrby(op.key, str(op.a), int(op.b))
-        elif op.code == "L":
-            client.rpush(op.key, op.a)
-        elif op.code == "S":
-            client.sadd(op.key, op.a)
-        elif op.code == "X":
-            client.expire(op.key, int(op.a))
-
-
 def test_the_report_adds_up_the_days_asked_for(redis_client: redis.Redis) -> None:
     """Three tickets on two days, written through the same operations the worker writes."""
     stories = []
@@ -111,8 +99,9 @@ def test_the_report_adds_up_the_days_asked_for(redis_client: redis.Redis) -> Non
         w.created(MONDAY_10AM + timedelta(days=day))
         stories.append(w)
     stories[2].agent_changes(MONDAY_10AM + timedelta(days=1, minutes=5), group_name="Tier 2")
-    for w in stories:
-        _apply(redis_client, kpi_ops("acme", TicketState(), w.state))
+    queue = EventQueue(redis_client)  # the worker's own finish writes the aggregates
+    for number, w in enumerate(stories):
+        queue.finish("acme", f"story-{number}", 0, Finish(ops=kpi_ops("acme", TicketState(), w.state)))
     report = kpi_report(redis_client, "acme", date(2026, 3, 9), date(2026, 3, 10), by_day=True)
     assert (report["tickets"], report["escalated"], report["routed"]) == (3, 1, 1)
     assert report["escalation_rate"] == round(1 / 3, 4)
