@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
@@ -36,12 +37,7 @@ def private_redis() -> Iterator[str]:
         )  # fmt: skip
         try:
             client = redis.Redis(port=port)
-            for _ in range(250):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.02)
+            _ping(client)
             client.close()
             yield f"redis://127.0.0.1:{port}/0"
         finally:
@@ -72,7 +68,7 @@ def private_cluster(masters: int = 3) -> Iterator[str]:
         try:
             for port in ports:
                 node = f"{directory}/{port}"
-                subprocess.run(["mkdir", "-p", node], check=True)
+                Path(node).mkdir(parents=True, exist_ok=True)
                 processes.append(subprocess.Popen(
                     [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", node, "--cluster-enabled", "yes",
                      "--cluster-config-file", "nodes.conf", "--appendonly", "yes", "--appendfsync", "everysec",

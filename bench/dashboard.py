@@ -74,7 +74,7 @@ def lifecycle(rng: random.Random, created: datetime, quality: float) -> Iterator
     state.anchors["created"] = format_instant(created)
     routed = rng.random() < 0.14
     if routed:
-        rule, target = _pick(rng, tuple((r, s) for r, _, s in ROUTES)), None
+        rule = _pick(rng, tuple((r, s) for r, _, s in ROUTES))
         target = next(t for r, t, _ in ROUTES if r == rule)
         _enter(state, target, created)
         state.escalations.append(Escalation(format_instant(created), None, target, rule, direction="route"))

@@ -109,6 +109,15 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
+def zendesk() -> Iterator[FakeZendesk]:
+    """A fake Zendesk as an admin's account starts out (no webhook secret of ours yet): for install tests."""
+    fake = FakeZendesk()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
 def desk() -> Iterator[FakeZendesk]:
     fake = FakeZendesk(webhook_secret=SECRET, webhook_url="http://unused.invalid/")
     fake.start()

@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 
 from escalator.connectors.zendesk.webhook import INVOCATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from escalator.fakedesk.zendesk import FakeZendesk
+from escalator.plugin import keys
 from escalator.plugin.app import create_app
 from escalator.plugin.config import Config, TenantConfig
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
@@ -23,10 +25,6 @@ from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
 V1_POLICY = Path(__file__).parent / "fixtures" / "policy_v1.json"
 """The first shipped playbook, frozen: pipeline and engine tests decide with it, so what they assert does not
 move when the shipped playbook (rules/seed-policy.json, tested in test_seed_policy.py) is reworded or retimed."""
-
-
-def v1_policy_path() -> Path:
-    return V1_POLICY
 
 
 TENANT = "acme"
@@ -104,6 +102,11 @@ class Pipeline:
     def writes(self, ticket_id: int) -> list[dict[str, Any]]:
         return [write for write in self.desk.writes if write["ticket_id"] == ticket_id]
 
+    def state(self, ticket_id: int | str) -> dict[str, Any]:
+        """The ticket's state as the worker stored it ({} before its first pass)."""
+        raw = self.redis.get(keys.state(TENANT, str(ticket_id)))
+        return dict(json.loads(raw)) if raw else {}
+
 
 def pipeline(redis_url: str, desk: FakeZendesk, rules_path: Path | None = None) -> Iterator[Pipeline]:
     connection = redis.Redis.from_url(redis_url)
@@ -125,3 +128,11 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0) -> None:
             return
         time.sleep(0.01)
     raise AssertionError("condition not reached in time")
+
+
+def install_command(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
+    """`escalator install acme ARGS` as a user runs it: its exit code and the lines it printed."""
+    from escalator.plugin.cli import main
+
+    code = main(["install", "acme", *args])
+    return code, capsys.readouterr().out.splitlines()

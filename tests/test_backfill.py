@@ -35,12 +35,12 @@ from escalator.rules.engine import evaluate
 from escalator.rules.loader import load_policy_file
 from escalator.rules.model import Person, Ticket, format_instant, parse_instant
 from escalator.rules.state import TicketState
-from tests.support import TENANT, Pipeline, v1_policy_path
+from tests.support import TENANT, V1_POLICY, Pipeline
 from tests.support_freshdesk import TENANT as FD_TENANT
 from tests.support_freshdesk import FreshdeskPipeline, freshdesk_pipeline, new_desk
 from tests.support_freshdesk import tenant_config as fd_tenant_config
 
-SEED = load_policy_file(v1_policy_path())
+SEED = load_policy_file(V1_POLICY)
 FAST = Budget(limit=10_000, period=60.0)
 """Export pacing for tests that are not about pacing."""
 HOUR = 3600.0
@@ -450,7 +450,7 @@ def test_backfill_needs_the_workers_redis(monkeypatch: pytest.MonkeyPatch, tmp_p
     config = tmp_path / "escalator.json"
     config.write_text(json.dumps({"tenants": {"acme": {
         "vendor": "zendesk", "base_url": "http://127.0.0.1:9", "auth": {"oauth_token": "t"},
-        "webhook_secret": {"env": "UNSET_SECRET"}, "rules": str(v1_policy_path())}}}))  # fmt: skip
+        "webhook_secret": {"env": "UNSET_SECRET"}, "rules": str(V1_POLICY)}}}))  # fmt: skip
     monkeypatch.setenv("ESCALATOR_CONFIG", str(config))
     monkeypatch.delenv("REDIS_URL", raising=False)
     with pytest.raises(SystemExit) as stopped:
@@ -468,7 +468,7 @@ def test_backfill_on_the_command_line(
     config = tmp_path / "escalator.json"
     config.write_text(json.dumps({"tenants": {TENANT: {
         "vendor": "zendesk", "base_url": pipe.desk.base_url, "auth": {"oauth_token": "t"},
-        "webhook_secret": {"env": "UNSET_SECRET"}, "rules": str(v1_policy_path())}}}))  # fmt: skip
+        "webhook_secret": {"env": "UNSET_SECRET"}, "rules": str(V1_POLICY)}}}))  # fmt: skip
     monkeypatch.setenv("ESCALATOR_CONFIG", str(config))
     monkeypatch.setenv("REDIS_URL", redis_url)
     assert main(["backfill", TENANT, "--since", "2d"]) == 0

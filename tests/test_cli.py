@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from escalator.plugin.cli import main
-from tests.support import v1_policy_path
+from tests.support import V1_POLICY
 
-SEED = str(v1_policy_path())
+SEED = str(V1_POLICY)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -32,21 +32,17 @@ def resolve(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def settings() -> dict[str, tuple[dict[str, Any], bool]]:
-    """Setting path -> (its schema, required): the deployment's and each tenant's leaves."""
+def settings() -> dict[str, dict[str, Any]]:
+    """Setting path -> its schema: the deployment's and each tenant's leaves."""
     schema = config_schema()
-    found: dict[str, tuple[dict[str, Any], bool]] = {}
-    for name, node in schema["properties"].items():
-        if name != "tenants":
-            found[name] = (node, name in schema.get("required", []))
-    tenant = schema["$defs"]["tenant"]
-    for name, raw in tenant["properties"].items():
+    found = {name: node for name, node in schema["properties"].items() if name != "tenants"}
+    for name, raw in schema["$defs"]["tenant"]["properties"].items():
         node = resolve(raw)
         if "properties" in node:
             for leaf, child in node["properties"].items():
-                found[f"{name}.{leaf}"] = (resolve(child), False)
+                found[f"{name}.{leaf}"] = resolve(child)
         else:
-            found[name] = (node, name in tenant["required"])
+            found[name] = node
     return found
 
 
@@ -72,7 +68,7 @@ def readme_rows() -> dict[str, str]:
 
 def test_secrets_are_write_only_in_the_schema() -> None:
     """The admin commands and the validator never print a writeOnly value; every secret must be one."""
-    secrets = {name for name, (node, _) in settings().items() if node.get("writeOnly")}
+    secrets = {name for name, node in settings().items() if node.get("writeOnly")}
     assert {"admin_token", "webhook_secret", "auth.api_token", "auth.oauth_token", "auth.api_key"} <= secrets
     assert "zendesk_app.public_key" not in secrets, "a public key is no secret (install prints it)"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-import socket
 import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,6 +26,7 @@ from escalator.plugin.config import Config
 from escalator.plugin.connection import connect
 from escalator.plugin.runtime import Runtime, install
 from escalator.plugin.sessions import Sessions
+from tests.conftest import _free_port
 from tests.support import TENANT, Pipeline, tenant_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -265,9 +265,7 @@ def test_the_chart_library_is_the_published_build_with_its_licence_and_is_packag
 
 
 def test_redis_down_the_api_answers_503(desk: FakeZendesk) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _free_port()  # nothing listens there
     config = Config(tenants={TENANT: tenant_config(desk.base_url)}, admin_token=ADMIN)
     client = create_app(Runtime(config, connect(f"redis://127.0.0.1:{port}/0", "receiver"))).test_client()
     answer = client.get("/api/admin/live", headers=bearer())

@@ -6,7 +6,6 @@ import copy
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,15 +17,15 @@ from escalator.rules.plan import Plan, PlannedComment, apply_plan
 from escalator.rules.policy import Policy, raise_priority
 from escalator.rules.state import TicketState
 from escalator.rules.templates import ALL_PLACEHOLDERS
+from tests.support import V1_POLICY
 
-SEED_PATH = Path(__file__).parent / "fixtures" / "policy_v1.json"  # the frozen first playbook (tests.support)
-SEED = load_policy_file(SEED_PATH)
+SEED = load_policy_file(V1_POLICY)  # the frozen first playbook
 T0 = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 ADA = Person(id="u-1", name="Ada Lovelace", email="ada@example.com", locale="en-US")
 
 
 def seed_data() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SEED_PATH.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(V1_POLICY.read_text(encoding="utf-8"))
     return data
 
 

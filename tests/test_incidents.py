@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from escalator.fakedesk.freshdesk import OWN_AGENT_ID
-from escalator.fakedesk.zendesk import FakeZendesk
 from escalator.plugin.incidents.store import IncidentStore
 from tests.support import TENANT as ZENDESK_TENANT
-from tests.support import Pipeline, pipeline
+from tests.support import Pipeline
 from tests.support_freshdesk import FreshdeskPipeline
 from tests.support_vendors import SEED, VENDORS, let_time_pass, vendor_pipeline
 
@@ -111,40 +110,35 @@ def test_an_incident_opened_and_resolved_by_hand_on_the_command_line(
 
     from escalator.plugin.cli import main
 
-    zendesk = FakeZendesk(webhook_secret="s3cret-webhook-key", webhook_url="http://unused.invalid/")
-    zendesk.start()
-    try:
-        for pipe in pipeline(redis_url, zendesk, rules_path=SEED):
-            run = Run("zendesk", pipe, ZENDESK_TENANT)
-            config = tmp_path / "escalator.json"
-            config.write_text(json.dumps({"tenants": {ZENDESK_TENANT: {
-                "vendor": "zendesk", "base_url": zendesk.base_url, "auth": {"oauth_token": "t"},
-                "webhook_secret": "x", "rules": str(SEED)}}}))  # fmt: skip
-            monkeypatch.setenv("ESCALATOR_CONFIG", str(config))
-            monkeypatch.setenv("REDIS_URL", redis_url)
-            with pytest.raises(SystemExit) as refused:
-                main(["incident", "open", ZENDESK_TENANT, "nope"])
-            assert refused.value.code == 2
-            assert "has no incident rule 'nope' (its rules file has: outage)" in capsys.readouterr().err
-            assert main(["incident", "open", ZENDESK_TENANT, "outage", "--note", "status page is red"]) == 0
-            assert main(["incident", "open", ZENDESK_TENANT, "outage"]) == 1, "one open incident per rule"
-            run.later(1)
-            first = run.open(1)  # a matching ticket joins at once: no escalation of its own
-            run.pipe.settle()
-            run.later(25)
-            assert zendesk.tickets[first]["group_id"] == TIER_1 and len(run.public_by_us(first)) == 1
-            capsys.readouterr()
-            assert main(["incident", "list", ZENDESK_TENANT, "--json"]) == 0
-            (listed,) = json.loads(capsys.readouterr().out)
-            assert listed["opened_by"] == "admin" and listed["problem_id"] and listed["note"] == "status page is red"
-            assert main(["incident", "close", ZENDESK_TENANT, listed["id"], "--resolve"]) == 0
-            run.later(1)
-            assert "has been resolved" in run.public_by_us(first)[-1]
-            assert main(["incident", "list", ZENDESK_TENANT]) == 0
-            assert " closed " in capsys.readouterr().out
-            assert main(["metrics", ZENDESK_TENANT, "--json"]) == 0
-            report = json.loads(capsys.readouterr().out)
-            assert (report["incidents"], report["incident_tickets"]) == (1, 1)
-            assert report["escalations_by_rule"].get("outage") == 1
-    finally:
-        zendesk.stop()
+    for pipe, _ in vendor_pipeline("zendesk", redis_url):
+        run = Run("zendesk", pipe, ZENDESK_TENANT)
+        config = tmp_path / "escalator.json"
+        config.write_text(json.dumps({"tenants": {ZENDESK_TENANT: {
+            "vendor": "zendesk", "base_url": pipe.desk.base_url, "auth": {"oauth_token": "t"},
+            "webhook_secret": "x", "rules": str(SEED)}}}))  # fmt: skip
+        monkeypatch.setenv("ESCALATOR_CONFIG", str(config))
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        with pytest.raises(SystemExit) as refused:
+            main(["incident", "open", ZENDESK_TENANT, "nope"])
+        assert refused.value.code == 2
+        assert "has no incident rule 'nope' (its rules file has: outage)" in capsys.readouterr().err
+        assert main(["incident", "open", ZENDESK_TENANT, "outage", "--note", "status page is red"]) == 0
+        assert main(["incident", "open", ZENDESK_TENANT, "outage"]) == 1, "one open incident per rule"
+        run.later(1)
+        first = run.open(1)  # a matching ticket joins at once: no escalation of its own
+        run.pipe.settle()
+        run.later(25)
+        assert run.fake.tickets[first]["group_id"] == TIER_1 and len(run.public_by_us(first)) == 1
+        capsys.readouterr()
+        assert main(["incident", "list", ZENDESK_TENANT, "--json"]) == 0
+        (listed,) = json.loads(capsys.readouterr().out)
+        assert listed["opened_by"] == "admin" and listed["problem_id"] and listed["note"] == "status page is red"
+        assert main(["incident", "close", ZENDESK_TENANT, listed["id"], "--resolve"]) == 0
+        run.later(1)
+        assert "has been resolved" in run.public_by_us(first)[-1]
+        assert main(["incident", "list", ZENDESK_TENANT]) == 0
+        assert " closed " in capsys.readouterr().out
+        assert main(["metrics", ZENDESK_TENANT, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert (report["incidents"], report["incident_tickets"]) == (1, 1)
+        assert report["escalations_by_rule"].get("outage") == 1

@@ -25,19 +25,11 @@ from escalator.plugin.app import create_app
 from escalator.plugin.cli import main
 from escalator.plugin.config import Config
 from escalator.plugin.runtime import Runtime
-from tests.support import v1_policy_path
+from tests.support import V1_POLICY, install_command
 from tests.support_freshdesk import tenant_config as freshdesk_tenant
 
 PUBLIC = "https://escalator.acme.example"
 ENDPOINT = f"{PUBLIC}/webhooks/zendesk/acme"
-
-
-@pytest.fixture
-def zendesk() -> Iterator[FakeZendesk]:
-    fake = FakeZendesk()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
@@ -48,7 +40,7 @@ def configured(zendesk: FakeZendesk, tmp_path: Path, monkeypatch: pytest.MonkeyP
         "base_url": zendesk.base_url,
         "auth": {"email": "escalator@acme.example", "api_token": {"env": "ACME_ZENDESK_TOKEN"}},
         "webhook_secret": {"env": "ACME_ZENDESK_WEBHOOK_SECRET"},
-        "rules": str(v1_policy_path()),
+        "rules": str(V1_POLICY),
     }
     config.write_text(json.dumps({"public_url": PUBLIC, "tenants": {"acme": tenant}}))
     monkeypatch.setenv("ESCALATOR_CONFIG", str(config))
@@ -57,11 +49,6 @@ def configured(zendesk: FakeZendesk, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.chdir(tmp_path)
     return config
-
-
-def install(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
-    code = main(["install", "acme", *args])
-    return code, capsys.readouterr().out.splitlines()
 
 
 def readme_events() -> list[str]:
@@ -78,7 +65,7 @@ def writes(fake: FakeZendesk) -> list[tuple[str, str]]:
 def test_a_dry_run_says_what_it_would_create_and_writes_nothing(
     zendesk: FakeZendesk, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, lines = install(capsys, "--dry-run")
+    code, lines = install_command(capsys, "--dry-run")
     assert code == 0
     assert lines == [
         f"escalator install acme: zendesk at {zendesk.base_url} (dry run: nothing will be changed)",
@@ -94,7 +81,7 @@ def test_a_dry_run_says_what_it_would_create_and_writes_nothing(
 def test_install_creates_the_webhook_once_and_a_second_run_changes_nothing(
     zendesk: FakeZendesk, configured: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0
     ((webhook_id, webhook),) = zendesk.webhooks.items()
     assert {key: webhook[key] for key in webhook_spec("acme", ENDPOINT)} == {
@@ -116,7 +103,7 @@ def test_install_creates_the_webhook_once_and_a_second_run_changes_nothing(
 
     monkeypatch.setenv("ACME_ZENDESK_WEBHOOK_SECRET", secret)
     before = len(writes(zendesk))
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0 and len(writes(zendesk)) == before, "nothing to create or change"
     assert lines[-2:] == [
         f'ok      webhook "Escalator (acme)" ({webhook_id}) -> {ENDPOINT} (8 ticket events)',
@@ -140,7 +127,7 @@ def test_an_existing_webhook_is_found_by_name_and_brought_up_to_date(
     zendesk.signing_secrets["01OLD"] = "x" * 40
     patches: list[dict[str, Any]] = []
     zendesk.app.before_request_funcs.setdefault(None, []).insert(0, lambda: _record_patch(patches))
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0 and len(zendesk.webhooks) == 1
     assert patches == [{"webhook": {"endpoint": ENDPOINT, "status": "active", "subscriptions": list(SUBSCRIPTIONS)}}], (
         "only the fields that differ"
@@ -162,9 +149,9 @@ def _record_patch(patches: list[dict[str, Any]]) -> None:
 def test_a_configured_secret_that_differs_is_an_error(
     zendesk: FakeZendesk, configured: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install(capsys)
+    install_command(capsys)
     monkeypatch.setenv("ACME_ZENDESK_WEBHOOK_SECRET", "not-the-signing-secret-at-all")
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 1
     assert any(
         line.startswith("error   the environment variable ACME_ZENDESK_WEBHOOK_SECRET does not hold") for line in lines
@@ -176,8 +163,8 @@ def test_show_secret_prints_it_and_nothing_is_written_to_disk(
     zendesk: FakeZendesk, configured: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     before = configured.read_text()
-    install(capsys)
-    code, lines = install(capsys, "--show-secret")
+    install_command(capsys)
+    code, lines = install_command(capsys, "--show-secret")
     (secret,) = zendesk.signing_secrets.values()
     assert code == 0 and any(f"signing secret ({secret})" in line for line in lines)
     assert configured.read_text() == before
@@ -202,7 +189,7 @@ def test_refused_credentials_are_explained(
     exit_code: int,
 ) -> None:
     zendesk.fail(r"GET /api/v2/users/me", status)
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == exit_code and lines[1].startswith(f"error   {message}")
     assert writes(zendesk) == []
 
@@ -211,7 +198,7 @@ def test_an_agent_without_admin_rights_is_told_so(
     zendesk: FakeZendesk, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     zendesk.users[OWN_USER_ID]["role"] = "agent"
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 1
     assert lines[1] == (
         "error   escalator@acme.example is a Zendesk agent: the user needs admin rights "
@@ -224,7 +211,7 @@ def test_missing_groups_are_listed_and_nothing_is_created(
 ) -> None:
     del zendesk.groups[103]
     del zendesk.groups[202]
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 1
     assert lines[-1] == "error   groups missing in the help desk (create them, or fix the rules): Tier 3, Legal"
     assert zendesk.webhooks == {} and writes(zendesk) == [], "nothing is set up until the groups exist"
@@ -268,7 +255,7 @@ def freshdesk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeF
         "base_url": fake.base_url,
         "auth": {"api_key": {"env": "GLOBEX_FRESHDESK_API_KEY"}},
         "webhook_secret": {"env": "GLOBEX_FRESHDESK_WEBHOOK_SECRET"},
-        "rules": str(v1_policy_path()),
+        "rules": str(V1_POLICY),
     }
     config.write_text(json.dumps({"public_url": PUBLIC, "tenants": {"acme": tenant}}))
     monkeypatch.setenv("ESCALATOR_CONFIG", str(config))
@@ -283,7 +270,7 @@ def test_freshdesk_install_checks_and_prints_the_two_automation_rules_when_the_p
     freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
 ) -> None:
     freshdesk.fail(r"GET /api/v2/automations/\d+/rules", 403)
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0
     assert lines[1:4] == [
         "ok      credentials: escalator@acme.example (support_agent)",
@@ -307,11 +294,11 @@ def test_freshdesk_show_secret_and_refused_key(
     freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     freshdesk.fail(r"GET /api/v2/automations/\d+/rules", 404)
-    code, lines = install(capsys, "--show-secret")
+    code, lines = install_command(capsys, "--show-secret")
     assert code == 0 and any("X-Escalator-Secret: a-long-random-shared-secret-0123" in line for line in lines)
     assert "manual  Freshdesk answered 404 to the automations API" in "\n".join(lines)
     monkeypatch.setenv("GLOBEX_FRESHDESK_API_KEY", "wrong-key")
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 4 and lines[1].startswith("error   wrong credentials: Freshdesk answered 401")
 
 
@@ -331,7 +318,7 @@ def stored_rule(fake: FakeFreshdesk, kind: int) -> dict[str, Any]:
 def test_freshdesk_install_creates_both_rules_and_their_webhooks_reach_the_receiver(
     freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str], redis_url: str
 ) -> None:
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0
     assert lines[3:] == [
         f'create  automation rule "Escalator: new tickets" (ticket creation) -> {FRESHDESK_ENDPOINT}',
@@ -369,7 +356,7 @@ def test_freshdesk_install_creates_both_rules_and_their_webhooks_reach_the_recei
     assert answers[0]["event"] == "ticket.created"
 
     before = len(automation_writes(freshdesk))
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0 and len(automation_writes(freshdesk)) == before, "a second run changes nothing"
     assert lines[3:] == [
         f'ok      automation rule "Escalator: new tickets" ({creation["id"]}, ticket creation) -> {FRESHDESK_ENDPOINT}',
@@ -381,7 +368,7 @@ def test_freshdesk_install_creates_both_rules_and_their_webhooks_reach_the_recei
 def test_freshdesk_rules_found_by_name_get_only_the_fields_that_differ(
     freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    install(capsys)
+    install_command(capsys)
     creation, updates = stored_rule(freshdesk, 1), stored_rule(freshdesk, 4)
     freshdesk.automations[4][updates["id"]] = {
         **updates,
@@ -390,7 +377,7 @@ def test_freshdesk_rules_found_by_name_get_only_the_fields_that_differ(
     }
     puts: list[dict[str, Any]] = []
     freshdesk.app.before_request_funcs.setdefault(None, []).insert(0, lambda: _record_put(puts))
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert (
         code == 0
         and lines[4] == f'update  automation rule "Escalator: ticket updates" ({updates["id"]}): active, actions'
@@ -411,17 +398,17 @@ def _record_put(bodies: list[dict[str, Any]]) -> None:
 def test_freshdesk_dry_run_says_what_it_would_do_and_writes_nothing(
     freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, lines = install(capsys, "--dry-run")
+    code, lines = install_command(capsys, "--dry-run")
     assert code == 0
     assert lines[3:] == [
         f'create  automation rule "Escalator: new tickets" (ticket creation) -> {FRESHDESK_ENDPOINT} would be created',
         f'create  automation rule "Escalator: ticket updates" (ticket updates) -> {FRESHDESK_ENDPOINT} would be '
         "created",
     ]
-    install(capsys)
+    install_command(capsys)
     rule = stored_rule(freshdesk, 1)
     freshdesk.automations[1][rule["id"]] = {**rule, "active": False}
-    code, lines = install(capsys, "--dry-run")
+    code, lines = install_command(capsys, "--dry-run")
     assert (
         code == 0
         and f'update  automation rule "Escalator: new tickets" ({rule["id"]}): active would be changed' in lines
@@ -439,7 +426,7 @@ def test_freshdesk_other_creation_rules_are_pointed_out(
     other = {"name": "Route VIPs", "active": True, "actions": [{"field_name": "priority", "value": 4}]}
     with freshdesk.app.test_client() as admin:
         assert admin.post("/api/v2/automations/1/rules", json=other, headers=_basic("fd-key")).status_code == 201
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0 and len(freshdesk.automations[1]) == 2
     assert lines[-1].startswith("warn    1 other ticket-creation rule(s) exist: Freshdesk runs only the first matching")
 
@@ -452,7 +439,7 @@ def test_freshdesk_refused_writes_fall_back_to_the_manual_steps(
     freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
 ) -> None:
     freshdesk.fail(r"POST /api/v2/automations/\d+/rules", 403)
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0
     assert any(line.startswith("manual  Freshdesk refused to save an automation rule (403)") for line in lines)
     assert any('Rule 2 (Ticket Updates tab): "Escalator: ticket updates"' in line for line in lines)
@@ -462,6 +449,6 @@ def test_freshdesk_agent_without_global_access_is_warned(
     freshdesk: FakeFreshdesk, capsys: pytest.CaptureFixture[str]
 ) -> None:
     freshdesk.agents[900]["ticket_scope"] = 2
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0
     assert "warn    the agent does not have global ticket access: give it Global access or it misses tickets" in lines

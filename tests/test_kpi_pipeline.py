@@ -15,7 +15,7 @@ from escalator.fakedesk.zendesk import FakeZendesk
 from escalator.plugin import keys
 from escalator.plugin.cli import main
 from tests.support import TENANT, Pipeline, pipeline
-from tests.support_freshdesk import API_KEY, FreshdeskPipeline, freshdesk_pipeline, new_desk
+from tests.support_freshdesk import API_KEY, STATUSES, FreshdeskPipeline, freshdesk_pipeline, new_desk
 from tests.support_freshdesk import SECRET as FRESHDESK_SECRET
 from tests.support_freshdesk import TENANT as FRESHDESK_TENANT
 from tests.support_vendors import SEED, let_time_pass
@@ -98,7 +98,7 @@ def test_freshdesk_kpis_count_an_agents_escalation_and_a_bounce(
 
     report = metrics_json(monkeypatch, capsys, tmp_path, redis_url, name=FRESHDESK_TENANT, vendor="freshdesk",
                           base_url=desk.base_url, auth={"api_key": API_KEY}, rules=str(SEED),
-                          freshdesk={"statuses": {"6": "pending", "7": "on_hold"}})  # fmt: skip
+                          freshdesk={"statuses": STATUSES})  # fmt: skip
     assert (report["tickets"], report["escalated"]) == (1, 1)
     assert report["escalations_by_actor"] == {"rule": 1, "agent": 1}, "the agent's move, then the rule's to leads"
     assert report["escalations_by_target"] == {"L2": 1, "lead": 1}

@@ -24,7 +24,7 @@ from escalator.plugin import keys
 from escalator.plugin.config import Config, ConfigError, TenantConfig, parse_config
 from escalator.plugin.runtime import Runtime
 from escalator.plugin.tokens import RedisTokenStore
-from tests.support import v1_policy_path
+from tests.support import V1_POLICY
 
 BASE = "https://acme.zendesk.com"
 ME = f"{BASE}/api/v2/users/me.json"
@@ -200,7 +200,7 @@ def test_the_runtime_shares_rotated_tokens_through_redis(redis_client: redis.Red
         base_url=BASE,
         auth=AUTH,
         webhook_secret="s",
-        rules_path=v1_policy_path(),
+        rules_path=V1_POLICY,
         rate_limit={"requests_per_minute": 700, "ticket_updates_per_minute": 100},
     )
     with responses.RequestsMock() as mock:
@@ -223,7 +223,7 @@ def config_data(auth: dict[str, Any]) -> dict[str, Any]:
                 "subdomain": "acme",
                 "auth": auth,
                 "webhook_secret": "s",
-                "rules": str(v1_policy_path()),
+                "rules": str(V1_POLICY),
             }
         }
     }

@@ -67,12 +67,10 @@ def test_max_pause_lets_the_clocks_run_again_at_that_very_instant() -> None:
 def test_a_ticket_put_on_pause_four_times_is_flagged_to_the_leads_once() -> None:
     w = walk(assignee_id=AGENT, assignee_name="Alex Agent")
     w.created(MONDAY_10AM)
-    notes = []
     for n in range(5):
         at = MONDAY_10AM + timedelta(hours=n)
         w.agent_writes(f"Question {n}?", at, status="pending")
-        plan = w.customer_writes(f"Answer {n}", at + timedelta(minutes=30))
-        notes += [c.body for c in plan.comments] + [c.body for c in w.log[-2][1].comments]
+        w.customer_writes(f"Answer {n}", at + timedelta(minutes=30))
     flagged = [(at, plan) for at, plan in w.log if "escalator_pause_suspicious" in plan.add_tags]
     assert len(flagged) == 1 and flagged[0][0] == MONDAY_10AM + timedelta(hours=3), "the fourth pause, once"
     (note,) = [c.body for c in flagged[0][1].comments]

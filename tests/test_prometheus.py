@@ -5,7 +5,6 @@ from the start, histograms, and the numbers the real pipeline (receiver, RQ work
 from __future__ import annotations
 
 import json
-import socket
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ from escalator.plugin.connection import connect
 from escalator.plugin.prometheus import TIMER_LATENESS, WRITEBACK_LATENCY
 from escalator.plugin.runtime import QUEUE_NAME, Runtime
 from escalator.plugin.timers import FiredTimer
+from tests.conftest import _free_port
 from tests.support import TENANT, Pipeline, signed_headers, tenant_config
 
 Families = dict[str, Any]
@@ -36,9 +36,10 @@ def scrape(client: FlaskClient) -> Families:
     answer = client.get("/metrics")
     assert answer.status_code == 200 and answer.mimetype == "text/plain"
     text = answer.get_data(as_text=True)
-    for family in text_string_to_metric_families(text):
+    families = list(text_string_to_metric_families(text))
+    for family in families:
         assert f"# HELP {_exposed(family)} " in text and f"# TYPE {_exposed(family)} {family.type}" in text
-    return {family.name: family for family in text_string_to_metric_families(text)}
+    return {family.name: family for family in families}
 
 
 def _exposed(family: Any) -> str:
@@ -175,14 +176,8 @@ def test_dead_letters_reconciliation_and_workers(pipe: Pipeline) -> None:
     assert sum(s.value for s in families["escalator_workers"].samples) == 0, "a worker that left is not counted"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_redis_down_metrics_answers_503_text_and_webhooks_are_still_answered() -> None:
-    client = connect(f"redis://127.0.0.1:{_closed_port()}/0", "receiver")  # as `escalator serve` connects
+    client = connect(f"redis://127.0.0.1:{_free_port()}/0", "receiver")  # as `escalator serve` connects
     runtime = Runtime(Config(tenants={TENANT: tenant_config("http://127.0.0.1:9")}), client)
     app = create_app(runtime).test_client()
     answer = app.get("/metrics")

@@ -38,11 +38,11 @@ from escalator.rules.engine import evaluate
 from escalator.rules.loader import load_policy_file
 from escalator.rules.model import Comment, Person, Ticket, TicketEvent, format_instant, parse_instant
 from escalator.rules.state import TicketState
-from tests.support import TENANT, Pipeline, tenant_config, v1_policy_path
+from tests.support import TENANT, V1_POLICY, Pipeline, tenant_config
 from tests.support_freshdesk import TENANT as FD_TENANT
 from tests.support_freshdesk import FreshdeskPipeline, freshdesk_pipeline, new_desk
 
-SEED = load_policy_file(v1_policy_path())
+SEED = load_policy_file(V1_POLICY)
 FAST = Budget(limit=10_000, period=60.0)
 
 
@@ -321,7 +321,7 @@ def write_config(tmp_path: Any, base_url: str) -> str:
     config = tmp_path / "escalator.json"
     config.write_text(json.dumps({"tenants": {TENANT: {
         "vendor": "zendesk", "base_url": base_url, "auth": {"oauth_token": "t"},
-        "webhook_secret": {"env": "UNSET_SECRET"}, "rules": str(v1_policy_path())}}}))  # fmt: skip
+        "webhook_secret": {"env": "UNSET_SECRET"}, "rules": str(V1_POLICY)}}}))  # fmt: skip
     return str(config)
 
 

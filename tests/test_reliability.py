@@ -19,7 +19,7 @@ from escalator.plugin.config import Config
 from escalator.plugin.connection import ROLES, RedisUrlError, connect, describe, parse_redis_url
 from escalator.plugin.runtime import Runtime
 from tests.conftest import _free_port
-from tests.support import TENANT, Pipeline, signed_headers, tenant_config, v1_policy_path
+from tests.support import TENANT, V1_POLICY, Pipeline, signed_headers, tenant_config
 
 
 def outage_ticket(pipe: Pipeline, subject: str = "Outage: cannot log in") -> int:
@@ -179,7 +179,7 @@ def configured(pipe: Pipeline, redis_url: str, tmp_path: Path, monkeypatch: pyte
                         "base_url": pipe.desk.base_url,
                         "auth": {"email": "escalator@acme.example", "api_token": "token"},
                         "webhook_secret": "s",
-                        "rules": str(v1_policy_path()),
+                        "rules": str(V1_POLICY),
                     }
                 }
             }
@@ -259,7 +259,7 @@ def test_every_command_that_needs_redis_says_so_in_one_line_and_exits_3(
                         "base_url": "http://127.0.0.1:9",
                         "auth": {"oauth_token": "t"},
                         "webhook_secret": "s",
-                        "rules": str(v1_policy_path()),
+                        "rules": str(V1_POLICY),
                     }
                 }
             }
@@ -277,8 +277,8 @@ def test_commands_that_need_no_redis_never_touch_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
-    assert main(["validate", str(v1_policy_path())]) == 0
-    assert main(["due", str(v1_policy_path()), "--calendar", "business", "--between", "2026-03-06T21:30:00Z",
+    assert main(["validate", str(V1_POLICY)]) == 0
+    assert main(["due", str(V1_POLICY), "--calendar", "business", "--between", "2026-03-06T21:30:00Z",
                  "2026-03-09T14:30:00Z"]) == 0  # fmt: skip
     capsys.readouterr()
 
@@ -287,7 +287,7 @@ def test_the_help_desk_unreachable_is_exit_4(tmp_path: Path, monkeypatch: pytest
     config = tmp_path / "escalator.json"
     config.write_text(json.dumps({"tenants": {TENANT: {
         "vendor": "zendesk", "base_url": f"http://127.0.0.1:{_free_port()}", "auth": {"oauth_token": "t"},
-        "webhook_secret": "s", "rules": str(v1_policy_path())}}}))  # fmt: skip
+        "webhook_secret": "s", "rules": str(V1_POLICY)}}}))  # fmt: skip
     monkeypatch.setenv("ESCALATOR_CONFIG", str(config))
     monkeypatch.delenv("REDIS_URL", raising=False)
     assert main(["install", TENANT, "--dry-run"]) == 4

@@ -89,6 +89,15 @@ def pipe(redis_url: str, desk: FakeZendesk) -> Iterator[Pipeline]:
     pipe.redis.close()
 
 
+@pytest.fixture
+def bare(redis_url: str, desk: FakeZendesk) -> Iterator[Pipeline]:
+    """The two tenants configured and no ticket: for what is refused before any ticket is looked up."""
+    pipe = build(redis_url, desk)
+    yield pipe
+    install(None)
+    pipe.redis.close()
+
+
 def open_sidebar(pipe: Pipeline, token: str | None, tenant: str = "acme") -> Any:
     data = {"token": token} if token is not None else {}
     return pipe.client.post(f"/apps/zendesk/{tenant}/sidebar", data=data)
@@ -163,11 +172,11 @@ def test_a_signed_token_opens_the_sidebar_of_ticket_42_with_its_trail_and_deadli
         pytest.param(lambda: None, id="missing"),
     ],
 )
-def test_a_forged_expired_or_misdirected_token_gets_401_and_no_session(pipe: Pipeline, token: Any) -> None:
-    page = open_sidebar(pipe, token())
+def test_a_forged_expired_or_misdirected_token_gets_401_and_no_session(bare: Pipeline, token: Any) -> None:
+    page = open_sidebar(bare, token())
     assert page.status_code == 401
     assert "data-session" not in page.get_data(as_text=True)
-    assert not pipe.redis.keys(keys.tenant_key("acme", "sidebar", "*")), "no session secret was even needed"
+    assert not bare.redis.keys(keys.tenant_key("acme", "sidebar", "*")), "no session secret was even needed"
 
 
 def test_without_a_subdomain_the_issuer_is_the_host_of_base_url(pipe: Pipeline) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from escalator.plugin.history.simulate import Simulation
 from escalator.rules.loader import load_policy, load_policy_file
 from escalator.rules.model import parse_instant
 from escalator.rules.policy import Policy
+from tests.conftest import _free_port
 
 TIERS = [
     {"id": "L1", "name": "Frontline", "group": "Tier 1"},
@@ -554,10 +554,7 @@ def test_compare_lists_the_tickets_two_policies_treat_differently(
 
 
 def test_simulate_and_synth_never_touch_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")  # nothing listens there
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_free_port()}/0")  # nothing listens there
     out = tmp_path / "s.jsonl.gz"
     raw = tmp_path / "s.jsonl"
     assert main(["synth", "--tickets", "40", "--days", "3", "--seed", "7", "--out", str(raw)]) == 0

@@ -141,7 +141,7 @@ class Recorder:
 
 
 def live_outcome(pipe: Pipeline, ticket_id: str) -> dict[str, Any]:
-    state = json.loads(pipe.redis.get(keys.state(TENANT, ticket_id)) or "{}")
+    state = pipe.state(ticket_id)
     journal = [json.loads(raw) for raw in pipe.redis.lrange(keys.journal(TENANT, ticket_id), 0, -1)]
     comments = [write["comment"] for write in pipe.writes(int(ticket_id)) if "comment" in write]
     return {

@@ -55,8 +55,7 @@ def live(redis_url: str, desk: FakeZendesk, tmp_path: Path) -> Iterator[Pipeline
 
 
 def clock(pipe: Pipeline, ticket_id: int) -> dict[str, Any]:
-    state = json.loads(pipe.redis.get(keys.state(TENANT, str(ticket_id))) or "{}")
-    return dict(state.get("clocks", {}).get("first_response", {}))
+    return dict(pipe.state(ticket_id).get("clocks", {}).get("first_response", {}))
 
 
 def test_warning_and_breach_fire_at_their_instants_and_breach_escalates(live: Pipeline) -> None:
@@ -82,7 +81,7 @@ def test_warning_and_breach_fire_at_their_instants_and_breach_escalates(live: Pi
 
     wait_for(lambda: journal_says("sla-breach: escalate L1 -> L2"))  # journalled just after the write
     # In L2 a new first-response clock runs (1 hour): its timer is armed, the old one is gone.
-    state = json.loads(live.redis.get(keys.state(TENANT, str(ticket_id))) or "{}")
+    state = live.state(ticket_id)
     assert state["clocks"]["first_response"]["unit"] == "L2"
     l2_started = parse_instant(state["clocks"]["first_response"]["started_at"])
     assert l2_started is not None
@@ -101,7 +100,7 @@ def test_pending_ticket_clock_stands_still_and_resumes_on_reopen(live: Pipeline)
     paused = clock(live, ticket_id)
     assert 0 < paused["elapsed"] < 2.0
     # A waiting ticket's clock stands still: no SLA timer is armed, and an hour on nothing would fire for it.
-    assert not any(name.startswith("sla:") for name in state_of(live, ticket_id).get("timers", {}))
+    assert not any(name.startswith("sla:") for name in live.state(ticket_id).get("timers", {}))
     assert due_within(live, 3600, ticket_id) == []
     assert live.writes(ticket_id) == []
     assert clock(live, ticket_id)["elapsed"] == paused["elapsed"]
@@ -158,10 +157,6 @@ def idle(redis_url: str, desk: FakeZendesk, tmp_path: Path) -> Iterator[Pipeline
     service.stop()
 
 
-def state_of(pipe: Pipeline, ticket_id: int) -> dict[str, Any]:
-    return dict(json.loads(pipe.redis.get(keys.state(TENANT, str(ticket_id))) or "{}"))
-
-
 def due_within(pipe: Pipeline, seconds: float, ticket_id: int) -> list[str]:
     """The ticket's timers that would fire within `seconds` (read from the store, nothing fired or changed)."""
     timers = pipe.runtime.timers(TENANT)
@@ -174,8 +169,8 @@ def test_elapsed_trigger_fires_once_per_anchor_and_rearms_when_it_moves(idle: Pi
     ticket_id = int(idle.desk.create_ticket("Export broken", "The export fails", requester)["id"])
     idle.desk.customer_comment(ticket_id, "Hello?")
     idle.deliver_pending()
-    wait_for(lambda: state_of(idle, ticket_id).get("anchors", {}).get("requester_update"))
-    first_anchor = parse_instant(state_of(idle, ticket_id)["anchors"]["requester_update"])
+    wait_for(lambda: idle.state(ticket_id).get("anchors", {}).get("requester_update"))
+    first_anchor = parse_instant(idle.state(ticket_id)["anchors"]["requester_update"])
     assert first_anchor is not None
     wait_for(lambda: len(idle.writes(ticket_id)) >= 1)
     assert idle.writes(ticket_id)[0]["group_id"] == 102
@@ -188,16 +183,12 @@ def test_elapsed_trigger_fires_once_per_anchor_and_rearms_when_it_moves(idle: Pi
     idle.desk.customer_comment(ticket_id, "Still broken")
     idle.deliver_pending()
     wait_for(lambda: len(idle.writes(ticket_id)) >= 2)
-    second_anchor = parse_instant(state_of(idle, ticket_id)["anchors"]["requester_update"])
+    second_anchor = parse_instant(idle.state(ticket_id)["anchors"]["requester_update"])
     assert second_anchor is not None and second_anchor > first_anchor
     assert idle.writes(ticket_id)[1]["group_id"] == 103
     assert second_anchor.timestamp() + 2.0 <= idle.writes_at[1]
-    wait_for(
-        lambda: (
-            state_of(idle, ticket_id)["fired"].get("idle") == state_of(idle, ticket_id)["anchors"]["requester_update"]
-        )
-    )
-    assert state_of(idle, ticket_id)["timers"] == {}, "fired for this anchor: nothing left armed"
+    wait_for(lambda: idle.state(ticket_id)["fired"].get("idle") == idle.state(ticket_id)["anchors"]["requester_update"])
+    assert idle.state(ticket_id)["timers"] == {}, "fired for this anchor: nothing left armed"
     assert idle.runtime.timers(TENANT).count() == 0
 
 
@@ -207,11 +198,11 @@ def test_trigger_due_while_its_condition_is_false_is_looked_at_again_after_activ
     idle.desk.add_comment(ticket_id, "We are looking into it", public=True, author_id=901)
     idle.desk.agent_update(ticket_id, status="pending")  # waiting on the customer when `silence` comes due
     idle.deliver_pending()
-    wait_for(lambda: state_of(idle, ticket_id).get("status") == "pending")
+    wait_for(lambda: idle.state(ticket_id).get("status") == "pending")
     # `silence` cannot fire while the ticket waits on the customer: its timer is not even armed.
-    assert not any("silence" in name for name in state_of(idle, ticket_id).get("timers", {}))
+    assert not any("silence" in name for name in idle.state(ticket_id).get("timers", {}))
     assert due_within(idle, 3600, ticket_id) == []
-    replied = parse_instant(state_of(idle, ticket_id)["anchors"]["public_reply"])
+    replied = parse_instant(idle.state(ticket_id)["anchors"]["public_reply"])
     assert replied is not None
     time.sleep(max(0.0, replied.timestamp() + 2.1 - time.time()))  # live timers: let `silence` come due
     assert not [w for w in idle.writes(ticket_id) if w.get("comment")]

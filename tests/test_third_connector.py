@@ -17,7 +17,7 @@ from escalator.connectors import registry
 from escalator.plugin.app import create_app
 from escalator.plugin.config import ConfigError, parse_config
 from escalator.plugin.runtime import QUEUE_NAME, Runtime, install
-from tests.support import v1_policy_path
+from tests.support import V1_POLICY
 from tests.thirddesk import DESKS, ThirdConnector, ThirdDesk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def third() -> Iterator[None]:
 
 def config(tmp_path: Path, **extra: object) -> dict[str, object]:
     tenant = {"vendor": "thirddesk", "subdomain": "initech", "auth": {"api_key": "k"}, "webhook_secret": "s3",
-              "rules": str(v1_policy_path()), **extra}  # fmt: skip
+              "rules": str(V1_POLICY), **extra}  # fmt: skip
     return {"tenants": {"initech": tenant}}
 
 

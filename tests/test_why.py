@@ -21,9 +21,10 @@ from escalator.plugin.config import load_config
 from escalator.plugin.embedded import EmbeddedService
 from escalator.plugin.explain import explain
 from escalator.plugin.explain_text import format_text
-from escalator.rules.loader import load_policy_file
 from escalator.rules.model import format_instant, parse_instant
 from tests.support import SECRET, TENANT, Pipeline, wait_for
+from tests.test_seed_policy import MONDAY_10AM, walk
+from tests.test_seed_policy import POLICY as SHIPPED
 
 ADMIN = "why-admin-token-0123456789"
 POLICY: dict[str, Any] = {
@@ -69,10 +70,6 @@ def live(redis_url: str, desk: FakeZendesk, tmp_path: Path, monkeypatch: pytest.
     service.stop()
 
 
-def state(pipe: Pipeline, ticket_id: int) -> dict[str, Any]:
-    return dict(json.loads(pipe.redis.get(keys.state(TENANT, str(ticket_id))) or "{}"))
-
-
 def why(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(["why", *args])
     captured = capsys.readouterr()
@@ -83,11 +80,11 @@ def test_why_explains_a_keyword_escalation_then_a_breach(live: Pipeline, capsys:
     requester = live.desk.add_user("Dana Smith", "dana@shop.example")
     ticket_id = int(live.desk.create_ticket("Dashboard is slow", "Pages take a minute.", requester)["id"])
     live.deliver_pending()
-    wait_for(lambda: state(live, ticket_id).get("tier") == "L1")
+    wait_for(lambda: live.state(ticket_id).get("tier") == "L1")
     live.desk.customer_comment(ticket_id, "Now it is a full outage for everyone.")
     live.deliver_pending()
-    wait_for(lambda: state(live, ticket_id).get("tier") == "L2")
-    wait_for(lambda: state(live, ticket_id).get("tier") == "L3")  # the 3-second first response breached
+    wait_for(lambda: live.state(ticket_id).get("tier") == "L2")
+    wait_for(lambda: live.state(ticket_id).get("tier") == "L3")  # the 3-second first response breached
     wait_for(lambda: b"breach-moves-up" in b"".join(live.redis.lrange(keys.journal(TENANT, str(ticket_id)), 0, -1)))
 
     code, out, err = why(capsys, TENANT, str(ticket_id))
@@ -123,7 +120,7 @@ def test_why_explains_a_keyword_escalation_then_a_breach(live: Pipeline, capsys:
     assert "outage" in data["escalations"][0]["reason"] and "breach" in data["escalations"][1]["reason"]
     assert (data["tier"], data["group"], data["escalated"], data["bounces"]) == ("L3", "Tier 3", True, 0)
     first = next(clock for clock in data["clocks"] if clock["metric"] == "first_response")
-    l3_started = parse_instant(state(live, ticket_id)["clocks"]["first_response"]["started_at"])
+    l3_started = parse_instant(live.state(ticket_id)["clocks"]["first_response"]["started_at"])
     assert l3_started is not None
     assert first == {
         "metric": "first_response",
@@ -166,7 +163,7 @@ def test_why_without_redis_says_so(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_a_paused_clock_has_no_deadline_and_a_spent_one_is_breached() -> None:
-    policy = load_policy_file(Path(__file__).parent.parent / "rules" / "seed-policy.json")
+    policy = SHIPPED
     now = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
     clock = {"unit": "L2", "target": 1800.0, "calendar": "", "warn_at": [0.75], "pause_on": ["pending"]}
     data = {
@@ -235,13 +232,11 @@ def test_a_paused_clock_has_no_deadline_and_a_spent_one_is_breached() -> None:
 
 
 def test_why_and_the_json_say_whether_a_pause_stops_the_clocks_and_why_not() -> None:
-    from tests.test_seed_policy import MONDAY_10AM, POLICY, walk
-
     parked = walk(priority="high")
     parked.created(MONDAY_10AM)
     parked.agent_changes(MONDAY_10AM + timedelta(minutes=10), status="pending")  # no question asked
     now = MONDAY_10AM + timedelta(minutes=20)
-    explained = explain(POLICY, parked.state.to_dict(), "7", now)
+    explained = explain(SHIPPED, parked.state.to_dict(), "7", now)
     pause = explained.to_json()["pause"]
     assert pause["paused"] is False and pause["pauses"] == 1
     assert pause["reason"] == "the clocks run: nobody replied to the customer in the 15 minutes before the pause"
@@ -250,10 +245,10 @@ def test_why_and_the_json_say_whether_a_pause_stops_the_clocks_and_why_not() -> 
     asked = walk(priority="high")
     asked.created(MONDAY_10AM)
     asked.agent_writes("Which browser?", MONDAY_10AM + timedelta(minutes=5), status="pending")
-    explained = explain(POLICY, asked.state.to_dict(), "7", now)
+    explained = explain(SHIPPED, asked.state.to_dict(), "7", now)
     result = explained.to_json()
     assert result["pause"]["paused"] is True and result["pause"]["resumes_at"] == "2026-03-16T14:05:00Z"
     assert all(clock["paused"] for clock in result["clocks"])
     assert any(step["what"].startswith("the pause allowance (max_pause) runs out") for step in result["next"])
-    text = format_text("acme", explained, POLICY, now)
+    text = format_text("acme", explained, SHIPPED, now)
     assert "  pause: the clocks stand still: waiting on the customer (pending) (1 pause(s), 0.0 h in all)" in text

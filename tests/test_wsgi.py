@@ -17,7 +17,7 @@ import requests
 from escalator.plugin import keys
 from escalator.plugin.wsgi import SetupError, create_app
 from tests.conftest import _free_port
-from tests.support import SECRET, signed_headers
+from tests.support import SECRET, V1_POLICY, signed_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -34,7 +34,7 @@ def config_file(tmp_path: Path) -> Path:
                         "base_url": "http://127.0.0.1:9",
                         "webhook_secret": SECRET,
                         "auth": {"email": "escalator@acme.example", "api_token": "token"},
-                        "rules": str(ROOT / "tests" / "fixtures" / "policy_v1.json"),
+                        "rules": str(V1_POLICY),
                         "reconcile": {"every": "off"},
                     }
                 }

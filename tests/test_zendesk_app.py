@@ -9,28 +9,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from escalator.fakedesk.zendesk import FakeZendesk
-from escalator.plugin.cli import main
 from escalator.plugin.config import load_config
 from escalator.plugin.demo import seed_policy_path
 from escalator.plugin.zendesk_app import AppNotConfigured, AppTokenRejected, verify_app_token
+from tests.support import install_command
 from tests.support_zaf import keypair, zaf_token
 
 APP_ID = 123
-
-
-@pytest.fixture
-def zendesk() -> Iterator[FakeZendesk]:
-    fake = FakeZendesk()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def write_config(path: Path, zendesk: FakeZendesk, **extra: Any) -> None:
@@ -57,11 +48,6 @@ def config(zendesk: FakeZendesk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     return path
 
 
-def install(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
-    code = main(["install", "acme", *args])
-    return code, capsys.readouterr().out.splitlines()
-
-
 def app_lines(lines: list[str]) -> list[str]:
     return [line for line in lines if "zendesk_app" in line or "Escalator app" in line]
 
@@ -82,18 +68,18 @@ def test_install_prints_the_apps_settings_and_they_open_the_sidebar(
     installation = zendesk.add_installation(APP_ID, settings={"name": "Escalator", "escalator_tenant": "acme"})
     before = config.read_text()
 
-    code, lines = install(capsys, "--dry-run")
+    code, lines = install_command(capsys, "--dry-run")
     assert code == 0
     settings = printed_settings(lines)
     assert settings == {"zendesk_app": {"installation_id": installation, "public_key": keypair().public_pem}}
     assert config.read_text() == before, "install never writes the configuration"
 
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0 and printed_settings(lines) == settings
     assert config.read_text() == before
 
     write_config(config, zendesk, **settings)
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0
     assert app_lines(lines) == [
         f"ok      zendesk_app: installation {installation} of app {APP_ID}, public key matches"
@@ -116,7 +102,7 @@ def test_a_lone_untagged_escalator_installation_is_found_and_a_key_mismatch_is_s
     write_config(
         config, zendesk, zendesk_app={"installation_id": installation, "public_key": keypair("old").public_pem}
     )
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0
     assert printed_settings(lines)["zendesk_app"]["public_key"] == keypair().public_pem, "the key to put in place"
 
@@ -126,11 +112,11 @@ def test_another_tenants_installation_is_not_ours(
 ) -> None:
     zendesk.app_public_key = keypair().public_pem
     zendesk.add_installation(APP_ID, settings={"name": "Escalator", "escalator_tenant": "globex"})
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 0 and app_lines(lines) == [], "the app is optional: nothing to say when it is not installed"
 
     write_config(config, zendesk, zendesk_app={"installation_id": 70_000, "public_key": keypair().public_pem})
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 1
     (error,) = app_lines(lines)
     assert error.startswith("error   zendesk_app is configured but Zendesk lists no installation of the Escalator app")
@@ -140,7 +126,7 @@ def test_a_missing_public_key_is_a_problem_not_a_traceback(
     zendesk: FakeZendesk, config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     zendesk.add_installation(APP_ID, settings={"name": "Escalator", "escalator_tenant": "acme"})
-    code, lines = install(capsys)
+    code, lines = install_command(capsys)
     assert code == 1
     assert any(line.startswith("error   zendesk refused: GET /api/v2/apps/123/public_key.pem: 404") for line in lines)
 
