@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -45,16 +46,9 @@ def private_redis() -> Iterator[str]:
             process.wait(timeout=30)
 
 
-@contextmanager
-def private_cluster(masters: int = 3) -> Iterator[str]:
-    """A private Redis Cluster of `masters` masters (no replicas), as `redis+cluster://` seed nodes."""
-    import random
-
-    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
-    if server is None or cli is None:
-        sys.exit("redis-server and redis-cli are not installed (apt-get install redis-server)")
-    ports: list[int] = []
-    while len(ports) < masters:  # a cluster's bus listens on port + 10000: both must be free, below 65536
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too, and below 65536."""
+    while True:
         port = random.randint(20000, 45000)
         try:
             for candidate in (port, port + 10000):
@@ -62,7 +56,16 @@ def private_cluster(masters: int = 3) -> Iterator[str]:
                     sock.bind(("127.0.0.1", candidate))
         except OSError:
             continue
-        ports.append(port)
+        return port
+
+
+@contextmanager
+def private_cluster(masters: int = 3) -> Iterator[str]:
+    """A private Redis Cluster of `masters` masters (no replicas), as `redis+cluster://` seed nodes."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        sys.exit("redis-server and redis-cli are not installed (apt-get install redis-server)")
+    ports = [cluster_port() for _ in range(masters)]
     with tempfile.TemporaryDirectory(prefix="escalator-bench-cluster-") as directory:
         processes = []
         try:

@@ -3,9 +3,7 @@ joined with `redis-cli --cluster create`, private to the test session (never the
 
 from __future__ import annotations
 
-import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,20 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from bench.common import cluster_port
+
 MASTERS = 3
-
-
-def cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free too, and below 65536."""
-    while True:
-        port = random.randint(20000, 45000)
-        try:
-            for candidate in (port, port + 10000):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
 
 
 class LocalCluster:
