@@ -27,7 +27,8 @@ from types import FrameType
 from typing import Any
 
 import redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 
 from escalator.plugin import roster
@@ -77,6 +78,18 @@ class ThreadWorker(DrainWorker):
 
     def _install_signal_handlers(self) -> None:
         pass
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """A thread cannot be interrupted in RQ's blocking dequeue: a job it takes after its stop is handed back
+        to the front of the queue, untouched, for a worker that runs (in one process, a stopped assembly would
+        otherwise drain for whatever runtime is installed next)."""
+        if not self._stop_requested:
+            super().execute_job(job, queue)
+            return
+        with self.connection.pipeline() as pipe:
+            pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+            pipe.lpush(queue.key, job.id)
+            pipe.execute()
 
 
 class _QuietRqConnectionLog(logging.Filter):

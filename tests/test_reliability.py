@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 import redis
+from rq import Queue, Worker
 
+from escalator.fakedesk.zendesk import FakeZendesk
 from escalator.plugin import keys
 from escalator.plugin.app import create_app
 from escalator.plugin.cli import main
 from escalator.plugin.config import Config
 from escalator.plugin.connection import ROLES, RedisUrlError, connect, describe, parse_redis_url
-from escalator.plugin.runtime import Runtime
+from escalator.plugin.embedded import EmbeddedService
+from escalator.plugin.runtime import QUEUE_NAME, Runtime
 from tests.conftest import _free_port
-from tests.support import TENANT, V1_POLICY, Pipeline, signed_headers, tenant_config
+from tests.support import TENANT, V1_POLICY, Pipeline, signed_headers, tenant_config, wait_for
 
 
 def outage_ticket(pipe: Pipeline, subject: str = "Outage: cannot log in") -> int:
@@ -385,3 +388,25 @@ def test_data_of_the_first_release_moves_to_the_hash_tagged_layout(redis_client:
     assert redis_client.zscore("esc:{globex}:timers:pending", "globex:3:sla:resolution") == 3.0
     assert not redis_client.exists("esc:timers:pending", "esc:acme:inbox:7")
     assert migrate(redis_client, ["acme", "globex"]) == 0, "once is enough"
+
+
+def test_a_stopped_in_process_worker_hands_back_a_job_it_takes_while_still_waiting(
+    redis_url: str, desk: FakeZendesk
+) -> None:
+    """The embedded mode's worker thread cannot be interrupted in RQ's blocking dequeue (up to 45 s): a job that
+    arrives after the stop must go back to the queue for a running worker, not run on a stopped assembly."""
+    client = redis.Redis.from_url(redis_url)
+    service = EmbeddedService(Config(tenants={TENANT: tenant_config(desk.base_url)}), client)
+    service.start()
+    queue = Queue(QUEUE_NAME, connection=client)
+    wait_for(lambda: any(worker.get_state() == "idle" for worker in Worker.all(queue=queue)))
+    service.stop()
+    rq_thread = next(thread for thread in service.worker.threads if thread.name == "escalator-worker")
+    assert rq_thread.is_alive(), "still blocked in the dequeue: the case this guards"
+    job = queue.enqueue("os.getpid")
+    rq_thread.join(timeout=10)
+    assert not rq_thread.is_alive(), "it ended once the dequeue returned"
+    assert job.get_status(refresh=True) == "queued" and queue.job_ids == [job.id], "handed back, not run"
+    assert client.llen(queue.intermediate_queue_key) == 0
+    queue.empty()
+    client.close()
