@@ -11,12 +11,12 @@ still run (the breach note, the priority bump), and an internal note says what w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from escalator.rules.facts import Facts, resolve_field
 from escalator.rules.incidents import NO_INCIDENTS, IncidentView, joins_incident
 from escalator.rules.messages import message_context
-from escalator.rules.model import Ticket, TicketEvent, format_instant
+from escalator.rules.model import Ticket, TicketEvent, format_instant, revised
 from escalator.rules.observe import direction_of, move_anchor, settle_in
 from escalator.rules.plan import Plan, PlannedAction, PlannedComment
 from escalator.rules.policy import Action, Policy, Trigger, Unit, raise_priority
@@ -57,7 +57,8 @@ class Working:
         incidents: IncidentView = NO_INCIDENTS,
     ) -> None:
         self.policy, self.state, self.ticket, self.event = policy, state, ticket, event
-        self.segments, self.plan = segments, plan
+        self.segments: tuple[str, ...] = segments
+        self.plan = plan
         self.history = history or {}
         self.incidents = incidents
         self.routed_by: str | None = None
@@ -172,7 +173,7 @@ class Working:
         move_anchor(self.state, "agent_activity", at)  # idle counts from when the new tier got the ticket
         self.plan.unit = target
         self.routed_by = trigger.id
-        self.ticket = replace(self.ticket, group_name=str(target.group))
+        self.ticket = revised(self.ticket, group_name=str(target.group))
         why = f" (matched '{matched}')" if matched else ""
         self.plan.reasons.append(f"{trigger.id}: escalate {current} -> {target.id}{why}")
         self.plan.actions.append(PlannedAction(trigger.id, "escalate", target.id))
@@ -197,7 +198,7 @@ class Working:
         self.state.priority = value  # as it will be once written (the echo of our own write changes nothing)
         self.plan.reasons.append(f"{step.trigger.id}: priority {self.ticket.priority or 'not set'} -> {value}")
         self.record(step, action, value=value)
-        self.ticket = replace(self.ticket, priority=value)
+        self.ticket = revised(self.ticket, priority=value)
         return True
 
     def _agent(self, step: Step, action: Action) -> str | None:
@@ -216,7 +217,7 @@ class Working:
         if agent is None:
             return True
         self.plan.assignee = agent
-        self.ticket = replace(self.ticket, assignee_id=agent)
+        self.ticket = revised(self.ticket, assignee_id=agent)
         self.plan.reasons.append(f"{step.trigger.id}: assign to {agent}")
         self.record(step, action, to=agent)
         return True
@@ -239,7 +240,7 @@ class Working:
         else:
             self.plan.remove_tags += [tag for tag in action.tags if tag in tags]
             tags = [tag for tag in tags if tag not in action.tags]
-        self.ticket = replace(self.ticket, tags=tuple(tags))
+        self.ticket = revised(self.ticket, tags=tuple(tags))
         self.plan.reasons.append(f"{step.trigger.id}: {action.kind.replace('_', ' ')} {', '.join(action.tags)}")
         self.record(step, action, value=",".join(action.tags))
         return True
@@ -248,8 +249,8 @@ class Working:
         trigger = step.trigger
         assert action.template is not None
         template = self.policy.templates[action.template]
-        context = message_context(self, step)
-        body = template.render(context, self.ticket.requester.locale)
+        locale = self.ticket.requester.locale
+        body = template.render(message_context(self, step, template.names(locale)), locale)
         key = f"{self.event.delivery_id}/{trigger.id}/{index}"
         self.plan.comments.append(PlannedComment(key, body, action.kind == "reply", trigger.id))
         if action.kind == "reply":

@@ -74,9 +74,10 @@ class BusinessCalendar:
     # 24x7 with no holidays is continuous time in any zone, so it takes the plain-arithmetic shortcut.
     _always: bool = field(init=False, repr=False, compare=False)
     _days: dict[int, _Spans] = field(init=False, repr=False, compare=False, default_factory=dict)
-    # (start, business microseconds) -> `add`'s answer: timers are re-armed after every event from the same
-    # anchors and clocks, so most of the walks were ones done already.
-    _added: dict[tuple[int, int], int] = field(init=False, repr=False, compare=False, default_factory=dict)
+    # (start, seconds) -> `add`'s answer: timers are re-armed after every event from the same anchors and
+    # clocks, so most of the walks were ones done already. Keyed by the arguments themselves (equal instants
+    # in any zone have the same answer), so a repeated question costs one lookup.
+    _added: dict[tuple[datetime, float], datetime] = field(init=False, repr=False, compare=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, repr=False, compare=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -125,6 +126,10 @@ class BusinessCalendar:
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """The earliest instant t >= start whose business time since `start` reaches `seconds` (UTC)."""
+        key = (start, seconds)
+        found = self._added.get(key)
+        if found is not None:
+            return found
         t = _to_us(start, "start")
         if not math.isfinite(seconds):
             raise CalendarError(f"seconds: {seconds} is not a finite duration")
@@ -132,17 +137,13 @@ class BusinessCalendar:
         if remaining <= 0:
             return _from_us(t)
         try:
-            if self._always:
-                return _from_us(t + remaining)
-            done = self._added.get((t, remaining))
-            if done is None:
-                done = self._add(start, t, remaining)
-                if len(self._added) >= _CACHE_LIMIT:
-                    self._added.clear()
-                self._added[(t, remaining)] = done
-            return _from_us(done)
+            found = _from_us(t + remaining if self._always else self._add(start, t, remaining))
         except OverflowError:
             raise _out_of_range(start) from None
+        if len(self._added) >= _CACHE_LIMIT:
+            self._added.clear()
+        self._added[key] = found
+        return found
 
     def _add(self, start: datetime, t: int, remaining: int) -> int:
         # Start a day early: where a zone skipped a whole local date (Samoa, 2011-12-30), fold=0 places that

@@ -10,7 +10,7 @@ the event caused: an agent's escalation (`ticket.escalated`), a return to a grou
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from escalator.rules.actions import ACTIONS, Working
 from escalator.rules.durations import humanize
 from escalator.rules.facts import Facts
 from escalator.rules.incidents import NO_INCIDENTS, IncidentView
-from escalator.rules.model import Ticket, TicketEvent, canonical_instant, format_instant
+from escalator.rules.model import Ticket, TicketEvent, canonical_instant, format_instant, revised
 from escalator.rules.observe import (
     CLOCK_EVENTS,
     HISTORY_SOURCE,
@@ -65,7 +65,33 @@ def segments_of(
     event: TicketEvent,
     history: Mapping[str, int] | None = None,
 ) -> tuple[str, ...]:
-    facts = Facts(ticket, state, event, history=history or {})
+    """The segments the ticket is in. When they read the ticket and the history facts only (the usual case:
+    organization tags and fields, critical tickets), the last answer is kept for the same ticket object and
+    facts: a decision and the timer schedule after it ask for the same ticket's segments several times."""
+    known = history or {}
+    if not policy.segments_follow_ticket:
+        return _segments(policy, ticket, state, event, known)
+    last = _last_segments
+    if last is not None and last[0] is policy and last[1] is ticket and last[2] == known:
+        return last[3]
+    found = _segments(policy, ticket, state, event, known)
+    _remember_segments((policy, ticket, dict(known), found))
+    return found
+
+
+_last_segments: tuple[Policy, Ticket, dict[str, int], tuple[str, ...]] | None = None
+"""(policy, ticket, history facts, segments): one entry, replaced whole (threads read a consistent tuple)."""
+
+
+def _remember_segments(entry: tuple[Policy, Ticket, dict[str, int], tuple[str, ...]]) -> None:
+    global _last_segments
+    _last_segments = entry
+
+
+def _segments(
+    policy: Policy, ticket: Ticket, state: TicketState, event: TicketEvent, history: Mapping[str, int]
+) -> tuple[str, ...]:
+    facts = Facts(ticket, state, event, history=history)
     return tuple(segment.id for segment in policy.segments if segment.condition(facts))
 
 
@@ -112,7 +138,9 @@ def evaluate(
         plan.reasons.append(stale)
         return Decision(state, plan)
     working = Working(policy, state, ticket, event, segments, plan, facts_history, incidents)
-    if event.kind == "timer.elapsed" and event.detail.get("sla"):
+    clocks_read = _clock_inputs(state, ticket)
+    sla_timer = event.kind == "timer.elapsed" and event.detail.get("sla")
+    if sla_timer:
         for sla_event in _sla_events(policy, clocks, event):
             if sla_event.kind == "sla.breached":
                 _log_sla(state, sla_event.detail["metric"], sla_event.detail["tier"], "breached", event.occurred_at)
@@ -126,9 +154,16 @@ def evaluate(
                 working.fire(trigger, anchor_value)
     _consequences(policy, working, event, derived)
     # The triggers may have moved the ticket to another tier or changed its priority: clocks follow (the
-    # clocks as the SLA events left them, used up here rather than written out and read back).
-    _update_clocks(policy, state, working.ticket, event, segments, own_change, clocks)
+    # clocks as the SLA events left them, used up here rather than written out and read back). Brought up to
+    # date with what they read unchanged, clocks stay as they are: only the SLA events' marks need writing.
+    if sla_timer or _clock_inputs(state, working.ticket) != clocks_read:
+        _update_clocks(policy, state, working.ticket, event, segments, own_change, clocks)
     return Decision(state, plan)
+
+
+def _clock_inputs(state: TicketState, ticket: Ticket) -> tuple[object, ...]:
+    """What `_update_clocks` reads besides the event and the segments (both fixed for one evaluation)."""
+    return (state.team or state.tier, ticket, state.anchors.get("tier_entered"), state.pause.get("honored_since"))
 
 
 def _problem_plan(incident: str, state: TicketState, event: TicketEvent) -> Plan:
@@ -179,7 +214,7 @@ def _fire_all(policy: Policy, working: Working, kind: str) -> None:
 
 def _derived(event: TicketEvent, kind: str) -> TicketEvent:
     """An event the engine derives from `event` (a bounce, a breach): the same facts under its own kind."""
-    return replace(event, delivery_id=f"{event.delivery_id}/{kind}", kind=kind, snapshot=None)
+    return revised(event, delivery_id=f"{event.delivery_id}/{kind}", kind=kind, snapshot=None)
 
 
 def _update_clocks(

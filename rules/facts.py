@@ -141,6 +141,35 @@ PREFIXED_FIELDS: dict[str, Callable[[str], Getter]] = {
 """Families of fields whose last part is the admin's own key (an organization field, a custom field id)."""
 
 
+TICKET_FIELDS = frozenset(
+    {
+        "subject",
+        "description",
+        "priority",
+        "status",
+        "tags",
+        "channel",
+        "group",
+        "assignee",
+        "requester.email",
+        "requester.name",
+        "requester.tags",
+        "requester.locale",
+        "organization.name",
+        "organization.tags",
+        *HISTORY_FIELDS,
+    }
+)
+"""Fields read from the ticket and the history facts alone (not the event, not the remembered state)."""
+_TICKET_PREFIXES = ("organization.fields.", "custom_fields.")
+
+
+def reads_ticket_only(names: frozenset[str]) -> bool:
+    """Whether a condition reading `names` answers the same for the same ticket and history facts, whatever
+    the event and the state."""
+    return all(name in TICKET_FIELDS or name.startswith(_TICKET_PREFIXES) for name in names)
+
+
 def resolve_field(name: str) -> Getter | None:
     """The getter for a field name, or None when no such field exists."""
     if name in FIELDS:

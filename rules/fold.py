@@ -59,6 +59,7 @@ def fold(
     """Evaluate `events` in event-time order; `state` is not changed (evaluate works on copies). `history`:
     the history facts of the ticket's organization and requester (rules.facts.HISTORY_FIELDS)."""
     result = Folded(state, Plan())
+    decided = False
     for event in sorted(events, key=lambda event: event.occurred_at):
         try:
             own = is_own(event, own_user_id)
@@ -70,5 +71,9 @@ def fold(
             result.condemned.append((event, error))
             continue
         result.state, ticket = decision.state, after
-        result.plan.merge(decision.plan)
+        if decided:
+            result.plan.merge(decision.plan)
+        else:
+            result.plan = decision.plan  # what merging it into the empty plan would make
+            decided = True
     return result

@@ -265,7 +265,8 @@ class _Builder:
                 self.problem(child(path, "id"), f"duplicate segment id '{segment_id}'")
             if "segments" in fields_used(item.get("if")):
                 self.problem(child(path, "if"), "a segment's condition cannot use the field 'segments'")
-            segments.append(Segment(segment_id, self._condition(item.get("if"), child(path, "if"))))
+            condition = self._condition(item.get("if"), child(path, "if"))
+            segments.append(Segment(segment_id, condition, frozenset(fields_used(item.get("if")))))
         return segments
 
     def _duration(self, text: Any, path: str) -> float:

@@ -8,9 +8,10 @@ customer or an agent: a value that is not known is an empty string (templates sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,21 +20,16 @@ from babel.dates import format_date, format_time, get_timezone_name
 
 from escalator.rules.durations import humanize
 from escalator.rules.facts import Facts
-from escalator.rules.model import parse_instant
+from escalator.rules.model import Ticket, TicketEvent, parse_instant
 from escalator.rules.policy import Policy, Unit
 from escalator.rules.sla import SlaClock, deadline_of
+from escalator.rules.state import TicketState
+from escalator.rules.templates import Blank
 
 if TYPE_CHECKING:
     from escalator.rules.actions import Step, Working
 
 DEFAULT_LOCALE = "en_US"
-
-
-class Blank(dict[str, Any]):
-    """A mapping whose missing keys read as "" (an organization field nobody filled in)."""
-
-    def __missing__(self, key: str) -> str:
-        return ""
 
 
 def unit_context(unit: Unit | None) -> dict[str, str]:
@@ -65,8 +61,43 @@ def when(instant: datetime | None, locale: Locale, zone: ZoneInfo) -> str:
     if instant is None:
         return ""
     local = instant.astimezone(zone)
-    hour = format_time(local, "short", locale=locale)
-    return f"{_full_date(local.date(), locale)}, {hour} ({_zone_name(zone, locale)})"
+    return f"{_full_date(local.date(), locale)}, {_short_time(local, locale)} ({_zone_name(zone, locale)})"
+
+
+_TIME_OF_DAY_LETTERS = frozenset("hHkKmsSaAbB")
+"""CLDR pattern letters whose output depends on the time of day alone (not the date or the zone)."""
+_SECOND_LETTERS = frozenset("sSA")
+_SHORT_TIMES: dict[tuple[Locale, int, int, int, int], str] = {}
+
+
+def _short_time(local: datetime, locale: Locale) -> str:
+    """`10:30 AM`: Babel's short time. Deadlines fall on a few thousand minutes of the day, and Babel's
+    formatting was a fifth of a message's rendering, so a locale whose pattern reads only the time of day (all
+    of CLDR's do) keeps its answers by time of day, to the minute when the pattern shows no seconds."""
+    reads = _pattern_reads(locale)
+    if reads is None:
+        return format_time(local, "short", locale=locale)
+    if reads:
+        key = (locale, local.hour, local.minute, local.second, local.microsecond)
+    else:
+        key = (locale, local.hour, local.minute, 0, 0)
+    text = _SHORT_TIMES.get(key)
+    if text is None:
+        if len(_SHORT_TIMES) >= 65_536:
+            _SHORT_TIMES.clear()
+        text = _SHORT_TIMES[key] = format_time(local, "short", locale=locale)
+    return text
+
+
+@lru_cache(maxsize=256)
+def _pattern_reads(locale: Locale) -> bool | None:
+    """For the locale's short time pattern: None when it reads more than the time of day, else whether it
+    shows seconds (or finer)."""
+    pattern = re.sub(r"'[^']*'", "", str(locale.time_formats["short"].pattern))
+    letters = {letter for letter in pattern if letter.isascii() and letter.isalpha()}
+    if not letters <= _TIME_OF_DAY_LETTERS:
+        return None
+    return bool(letters & _SECOND_LETTERS)
 
 
 @lru_cache(maxsize=4096)
@@ -83,15 +114,28 @@ def _zone_name(zone: ZoneInfo, locale: Locale) -> str:
 
 
 class Moment:
-    """An instant as a template shows it (`when`), formatted only if the template prints it: a message has a
-    dozen deadlines on offer and uses one or two, and Babel's formatting was a tenth of a decision. Empty and
-    false when there is no instant, like the "" it stands for."""
+    """An instant as a template shows it (`when`), worked out and formatted only if the template uses it: a
+    message has a dozen deadlines on offer and uses one or two, and working each out (a walk of the business
+    calendar, the progress triggers' conditions) and Babel's formatting were a fifth of a message. `instant`
+    is the instant or a function giving it, called at most once, while the template renders (right after the
+    context is made, so it sees the ticket as the context does). Empty and false when there is no instant,
+    like the "" it stands for."""
 
-    __slots__ = ("_text", "instant", "locale", "zone")
+    __slots__ = ("_find", "_instant", "_text", "locale", "zone")
 
-    def __init__(self, instant: datetime | None, locale: Locale, zone: ZoneInfo) -> None:
-        self.instant, self.locale, self.zone = instant, locale, zone
+    def __init__(
+        self, instant: datetime | Callable[[], datetime | None] | None, locale: Locale, zone: ZoneInfo
+    ) -> None:
+        self.locale, self.zone = locale, zone
+        self._find = instant if callable(instant) else None
+        self._instant = None if callable(instant) else instant
         self._text: str | None = None
+
+    @property
+    def instant(self) -> datetime | None:
+        if self._find is not None:
+            self._instant, self._find = self._find(), None
+        return self._instant
 
     def __bool__(self) -> bool:
         return self.instant is not None
@@ -128,6 +172,22 @@ class Clocks:
         if self.working.ticket.status in self.sla.pause_on:
             return None
         return self.sla.calendar.add(self.at, self.sla.targets[metric])  # its clock starts now
+
+
+class _Deadlines:
+    """Each metric's deadline worked out once, when a template first shows it (for the customer or the team)."""
+
+    def __init__(self, clocks: Clocks) -> None:
+        self.clocks = clocks
+        self.found: dict[str, datetime | None] = {}
+
+    def finder(self, metric: str) -> Callable[[], datetime | None]:
+        def find() -> datetime | None:
+            if metric not in self.found:
+                self.found[metric] = self.clocks.deadline(metric)
+            return self.found[metric]
+
+        return find
 
 
 def next_update(working: Working, facts: Facts, at: datetime) -> datetime | None:
@@ -183,84 +243,170 @@ def _latest(policy: Policy, working: Working) -> dict[str, str]:
     }
 
 
-def message_context(working: Working, step: Step) -> dict[str, Any]:
-    ticket, state, event, policy = working.ticket, working.state, working.event, working.policy
-    at = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
-    unit = policy.unit(state.team or state.tier)
-    clocks = Clocks(working, unit, at)
-    requester = ticket.requester
-    locale = babel_locale(requester.locale)
-    fallback = home_zone(policy)
-    customer_zone = zone_of(requester.time_zone, fallback)
-    agents_zone = zone_of(None, fallback)
-    targets = {metric: humanize(seconds) for metric, seconds in (clocks.sla.targets.items() if clocks.sla else ())}
-    organization = ticket.organization
-    detail = event.detail
-    due = parse_instant(detail["due"]) if isinstance(detail.get("due"), str) else None
-    metrics = ("first_response", "next_response", "resolution")
-    deadlines = {metric: clocks.deadline(metric) for metric in metrics}
+class _Parts:
+    """What a message's context is made from, each worked out once and only if a placeholder needs it."""
+
+    def __init__(self, working: Working, step: Step) -> None:
+        self.working: Working = working
+        self.step: Step = step
+        self.ticket: Ticket = working.ticket
+        self.state: TicketState = working.state
+        self.event: TicketEvent = working.event
+        self.policy: Policy = working.policy
+        occurred = self.event.occurred_at
+        self.at = occurred if occurred.tzinfo else occurred.replace(tzinfo=UTC)
+
+    @cached_property
+    def unit(self) -> Unit | None:
+        return self.policy.unit(self.state.team or self.state.tier)
+
+    @cached_property
+    def clocks(self) -> Clocks:
+        return Clocks(self.working, self.unit, self.at)
+
+    @cached_property
+    def deadlines(self) -> _Deadlines:
+        return _Deadlines(self.clocks)
+
+    @cached_property
+    def locale(self) -> Locale:
+        return babel_locale(self.ticket.requester.locale)
+
+    @cached_property
+    def home(self) -> str:
+        return home_zone(self.policy)
+
+    @cached_property
+    def customer_zone(self) -> ZoneInfo:
+        return zone_of(self.ticket.requester.time_zone, self.home)
+
+    @cached_property
+    def agents_zone(self) -> ZoneInfo:
+        return zone_of(None, self.home)
+
+
+_METRICS = ("first_response", "next_response", "resolution")
+
+
+def _ticket_part(parts: _Parts) -> dict[str, Any]:
+    ticket = parts.ticket
     return {
-        "ticket": {
-            "id": ticket.id,
-            "subject": ticket.subject,
-            "description": ticket.description,
-            "priority": ticket.priority or "normal",
-            "status": ticket.status,
-            "tags": list(ticket.tags),
-            "channel": ticket.channel or "",
-            "url": "",
-        },
-        "requester": {
-            "name": requester.name,
-            "first_name": requester.first_name,
-            "email": requester.email or "",
-            "locale": requester.locale or "",
-            "time_zone": requester.time_zone or "",
-        },
-        "organization": {
-            "name": organization.name if organization else "",
-            "tags": list(organization.tags) if organization else [],
-            "fields": _fields(organization.fields if organization else {}),
-        },
-        "tier": unit_context(unit),
-        "previous_tier": unit_context(step.previous),
-        "moved": unit is not None and unit != step.previous,
-        "assignee": {"name": ticket.assignee_name or ""},
-        "rule": {"id": step.trigger.id},
-        "matched": step.matched or "",
-        "comment": {
-            "body": event.comment.body if event.comment else "",
-            "public": event.comment.public if event.comment else False,
-        },
-        "sla": {metric: targets.get(metric, "") for metric in metrics},
-        "deadline": {metric: Moment(deadlines[metric], locale, customer_zone) for metric in metrics},
-        "deadline_internal": {metric: Moment(deadlines[metric], babel_locale(None), agents_zone) for metric in metrics},
-        "next_update": Moment(next_update(working, step.facts, at), locale, customer_zone),
-        "escalation": _latest(policy, working),
-        "alert": {
-            "metric": str(detail.get("metric", "")).replace("_", " "),
-            "percent": round(float(detail.get("fraction", 1.0)) * 100),
-            "due": Moment(due, babel_locale(None), agents_zone),
-        },
-        "notes": list(state.notes),
-        "resolution": {"comment": state.last_agent_reply},
-        "trail": _trail(policy, state.groups),
-        "segments": list(working.segments),
-        "bounces": state.bounces,
-        "touches": state.touches,
-        "incident": {  # a ticket's own messages know only which incident it joined (plugin.incidents tells it)
-            "id": state.incident or "",
-            "count": "",
-            "rule": "",
-            "problem_id": "",
-            "opened_at": "",
-            "customers": [],
-            "organizations": [],
-            "tickets": [],
-        },
-        "pause": {
-            "count": int(state.pause.get("count", 0)),
-            "reason": str(state.pause.get("reason") or "the clocks run: the ticket is not waiting on the customer"),
-            "paused_for": humanize(float(state.pause.get("total", 0.0))),
-        },
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "priority": ticket.priority or "normal",
+        "status": ticket.status,
+        "tags": list(ticket.tags),
+        "channel": ticket.channel or "",
+        "url": "",
     }
+
+
+def _requester_part(parts: _Parts) -> dict[str, Any]:
+    requester = parts.ticket.requester
+    return {
+        "name": requester.name,
+        "first_name": requester.first_name,
+        "email": requester.email or "",
+        "locale": requester.locale or "",
+        "time_zone": requester.time_zone or "",
+    }
+
+
+def _organization_part(parts: _Parts) -> dict[str, Any]:
+    organization = parts.ticket.organization
+    return {
+        "name": organization.name if organization else "",
+        "tags": list(organization.tags) if organization else [],
+        "fields": _fields(organization.fields if organization else {}),
+    }
+
+
+def _sla_part(parts: _Parts) -> dict[str, str]:
+    sla = parts.clocks.sla
+    targets = {metric: humanize(seconds) for metric, seconds in (sla.targets.items() if sla else ())}
+    return {metric: targets.get(metric, "") for metric in _METRICS}
+
+
+def _comment_part(parts: _Parts) -> dict[str, Any]:
+    comment = parts.event.comment
+    return {"body": comment.body if comment else "", "public": comment.public if comment else False}
+
+
+def _alert_part(parts: _Parts) -> dict[str, Any]:
+    detail = parts.event.detail
+    due = parse_instant(detail["due"]) if isinstance(detail.get("due"), str) else None
+    return {
+        "metric": str(detail.get("metric", "")).replace("_", " "),
+        "percent": round(float(detail.get("fraction", 1.0)) * 100),
+        "due": Moment(due, babel_locale(None), parts.agents_zone),
+    }
+
+
+def _next_update_part(parts: _Parts) -> Moment:
+    working, facts, at = parts.working, parts.step.facts, parts.at
+    return Moment(lambda: next_update(working, facts, at), parts.locale, parts.customer_zone)
+
+
+def _pause_part(parts: _Parts) -> dict[str, Any]:
+    pause = parts.state.pause
+    return {
+        "count": int(pause.get("count", 0)),
+        "reason": str(pause.get("reason") or "the clocks run: the ticket is not waiting on the customer"),
+        "paused_for": humanize(float(pause.get("total", 0.0))),
+    }
+
+
+def _incident_part(parts: _Parts) -> dict[str, Any]:
+    # A ticket's own messages know only which incident it joined (plugin.incidents tells it the rest).
+    return {
+        "id": parts.state.incident or "",
+        "count": "",
+        "rule": "",
+        "problem_id": "",
+        "opened_at": "",
+        "customers": [],
+        "organizations": [],
+        "tickets": [],
+    }
+
+
+_PARTS: dict[str, Callable[[_Parts], Any]] = {
+    "ticket": _ticket_part,
+    "requester": _requester_part,
+    "organization": _organization_part,
+    "tier": lambda parts: unit_context(parts.unit),
+    "previous_tier": lambda parts: unit_context(parts.step.previous),
+    "moved": lambda parts: parts.unit is not None and parts.unit != parts.step.previous,
+    "assignee": lambda parts: {"name": parts.ticket.assignee_name or ""},
+    "rule": lambda parts: {"id": parts.step.trigger.id},
+    "matched": lambda parts: parts.step.matched or "",
+    "comment": _comment_part,
+    "sla": _sla_part,
+    "deadline": lambda parts: {
+        metric: Moment(parts.deadlines.finder(metric), parts.locale, parts.customer_zone) for metric in _METRICS
+    },
+    "deadline_internal": lambda parts: {
+        metric: Moment(parts.deadlines.finder(metric), babel_locale(None), parts.agents_zone) for metric in _METRICS
+    },
+    "next_update": _next_update_part,
+    "escalation": lambda parts: _latest(parts.policy, parts.working),
+    "alert": _alert_part,
+    "notes": lambda parts: list(parts.state.notes),
+    "resolution": lambda parts: {"comment": parts.state.last_agent_reply},
+    "trail": lambda parts: _trail(parts.policy, parts.state.groups),
+    "segments": lambda parts: list(parts.working.segments),
+    "bounces": lambda parts: parts.state.bounces,
+    "touches": lambda parts: parts.state.touches,
+    "incident": _incident_part,
+    "pause": _pause_part,
+}
+"""Every top-level placeholder (rules.templates.PLACEHOLDERS) and how its value is made."""
+
+
+def message_context(working: Working, step: Step, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The context a template renders with: every placeholder, or only `names` (the ones the template reads,
+    MessageTemplate.names: a note reading five of the two dozen need not have the rest made)."""
+    parts = _Parts(working, step)
+    wanted = _PARTS if names is None else names
+    return {name: _PARTS[name](parts) for name in wanted if name in _PARTS}

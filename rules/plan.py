@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from escalator.rules.model import Ticket
+from escalator.rules.model import Ticket, revised
 from escalator.rules.policy import Unit
 
 
@@ -86,7 +86,7 @@ def apply_plan(ticket: Ticket, plan: Plan) -> Ticket:
     tags = [tag for tag in ticket.tags if tag not in plan.remove_tags] + [
         tag for tag in plan.add_tags if tag not in ticket.tags
     ]
-    return replace(
+    return revised(
         ticket,
         group_name=str(plan.unit.group) if plan.unit else ticket.group_name,
         priority=plan.priority or ticket.priority,

@@ -8,6 +8,7 @@ from functools import cached_property
 
 from escalator.rules.calendar import ALWAYS_OPEN, BusinessCalendar
 from escalator.rules.conditions import Predicate
+from escalator.rules.facts import reads_ticket_only
 from escalator.rules.model import PRIORITIES
 from escalator.rules.templates import MessageTemplate
 
@@ -115,6 +116,8 @@ class IncidentRule:
 class Segment:
     id: str
     condition: Predicate
+    reads: frozenset[str] | None = None
+    """The fields its condition reads (None: not known)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,12 @@ class Policy:
         if found is None:
             found = self._listeners[kind] = tuple(trigger for trigger in self.triggers if kind in trigger.on)
         return found
+
+    @cached_property
+    def segments_follow_ticket(self) -> bool:
+        """Every segment reads the ticket and the history facts only: one ticket's segments are the same for
+        every event and state (rules.engine.segments_of keeps them while the ticket object is the same)."""
+        return all(segment.reads is not None and reads_ticket_only(segment.reads) for segment in self.segments)
 
     @cached_property
     def timed_triggers(self) -> tuple[Trigger, ...]:

@@ -11,7 +11,7 @@ from typing import Any
 from escalator.rules.engine import segments_of
 from escalator.rules.facts import Facts
 from escalator.rules.model import Ticket, TicketEvent, parse_instant
-from escalator.rules.policy import Policy, Trigger
+from escalator.rules.policy import Policy
 from escalator.rules.sla import SlaClock, next_alert
 from escalator.rules.state import TicketState
 
@@ -73,6 +73,8 @@ def desired_timers(
     timers: dict[str, datetime] = {}
     probe: _Probe | None = None
     for metric, data in state.clocks.items():
+        if data.get("done_at") is not None or data.get("running_since") is None:
+            continue  # met or paused: no alert to come (next_alert's own first answer, without making a clock)
         due = next_alert(policy, SlaClock.from_dict(data))
         if due is not None:
             timers[f"{SLA_TIMER}{metric}"] = due  # str(TimerName(sla=metric)), without making the object
@@ -88,7 +90,7 @@ def desired_timers(
         if ticket is not None and trigger.id not in policy.volatile_triggers:
             if probe is None:
                 probe = _Probe.of(policy, state, ticket, now, history)
-            if not probe.holds(trigger):
+            if not trigger.condition(probe.facts):
                 continue
         start = parse_instant(anchor)
         assert start is not None
@@ -115,6 +117,3 @@ class _Probe:
         known = dict(history or {})
         segments = segments_of(policy, ticket, state, event, known)
         return cls(Facts(ticket, state, event, segments, history=known, memo={}))
-
-    def holds(self, trigger: Trigger) -> bool:
-        return bool(trigger.condition(self.facts))

@@ -47,7 +47,11 @@ class SlaClock:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SlaClock:
-        return cls(**data)
+        """A clock of its own: its lists are copies, so changing it (a threshold raised) never changes `data`,
+        which a state copy may share with the state it was copied from (TicketState.copy)."""
+        clock = cls(**data)
+        clock.warn_at, clock.pause_on, clock.alerted = list(clock.warn_at), list(clock.pause_on), list(clock.alerted)
+        return clock
 
     def thresholds(self) -> list[float]:
         return sorted({*self.warn_at, 1.0})

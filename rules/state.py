@@ -154,13 +154,17 @@ class TicketState:
         return data
 
     def copy(self) -> TicketState:
-        """A copy the engine may change freely: every list and dict copied, all the way down; values and the
-        Escalation records shared (never changed once made). `copy.deepcopy` spent half of each decision on
-        its memo and reconstruction machinery for the same result."""
+        """A copy the engine may change freely: every list and dict copied, all the way down, except what is
+        never changed in place once made: values, the Escalation records, and each SLA clock's dict (the
+        engine makes new ones, rules.engine._update_clocks; SlaClock.from_dict copies what it may change).
+        `copy.deepcopy` spent half of each decision on its memo and reconstruction machinery."""
         clone = object.__new__(type(self))  # what copy.copy does, without its __reduce_ex__ round trip
-        clone.__dict__.update(
-            {name: _copied(value) if type(value) in _NESTED else value for name, value in vars(self).items()}
-        )
+        values = {
+            name: _copied(value) if type(value) in _NESTED and name != "clocks" else value
+            for name, value in vars(self).items()
+        }
+        values["clocks"] = dict(self.clocks)
+        clone.__dict__.update(values)
         return clone
 
     @classmethod

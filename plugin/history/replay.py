@@ -33,7 +33,7 @@ runs one scenario both ways and compares).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ from escalator.plugin.history.critical import CriticalRecord
 from escalator.plugin.history.records import HistoryRecord
 from escalator.plugin.timers import FiredTimer
 from escalator.rules.fold import fold
-from escalator.rules.model import Ticket, TicketEvent
+from escalator.rules.model import Ticket, TicketEvent, revised
 from escalator.rules.plan import Plan
 from escalator.rules.policy import Policy
 from escalator.rules.schedule import desired_timers
@@ -111,7 +111,7 @@ class Overlay:
             tags = tuple(tag for tag in tags if tag not in self.removed) + tuple(
                 sorted(tag for tag in self.added if tag not in tags)
             )
-        return replace(
+        return revised(
             ticket,
             group_name=self.group if self.group is not None else ticket.group_name,
             group_id=None if self.group is not None else ticket.group_id,
@@ -212,7 +212,7 @@ class _Replay:
                 self.timers.clear()
                 return
             self.fired.add(event.delivery_id)
-            event = replace(event, ticket_id=self.run.ticket_id)  # ids may hold the key's `:` separator
+            event = revised(event, ticket_id=self.run.ticket_id)  # ids may hold the key's `:` separator
             self.run.timer_events += 1
             self._fold(event.occurred_at, [event], (), name)
 
