@@ -45,6 +45,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import product
 
 from escalator.rules.keyword_tables import (
@@ -198,7 +199,7 @@ def _followers(node: _Node) -> frozenset[str] | None:
     return node.anchors() | _SKIPPABLE
 
 
-def _longest(root: _Node, words: list[str], start: int) -> tuple[int, int] | None:
+def _longest(root: _Node, words: Sequence[str], start: int) -> tuple[int, int] | None:
     """The (family, end) of the first-listed family occurring at `start`, longest occurrence of it.
 
     Between two words of a phrase, line breaks are skipped and up to `MAX_LIGHT_WORDS` light words.
@@ -276,6 +277,13 @@ class _Family:
     by_spelling: dict[tuple[str, ...], str]
 
 
+@lru_cache(maxsize=64)
+def _text_words(text: str) -> tuple[str, ...]:
+    """`tokens(text)`, kept for the texts of the latest decisions: each phrase rule of a policy reads the same
+    customer text, and tokenizing it was most of a rule's matching."""
+    return tuple(tokens(text))
+
+
 class PhraseMatcher:
     """A list of admin phrases compiled once (when a rules file loads); see the module docstring.
 
@@ -306,7 +314,7 @@ class PhraseMatcher:
 
     def find(self, text: str) -> Found | None:
         """The leftmost occurrence that is neither inside a `NOT_KEYWORDS` compound nor negated."""
-        words = tokens(text)
+        words = _text_words(text)
         if self._anchors.isdisjoint(words):
             return None
         anchors, followers, last = self._anchors, self._followers, len(words) - 1
@@ -332,7 +340,7 @@ class PhraseMatcher:
         return found.phrase if found else None
 
 
-def _masked(words: list[str], start: int, end: int) -> bool:
+def _masked(words: Sequence[str], start: int, end: int) -> bool:
     """Whether the occurrence lies inside a longer `NOT_KEYWORDS` compound (`legal` in `legal name`)."""
     for begin in range(max(0, start - _MASK_REACH), start + 1):
         if words[begin] in _MASK_ANCHORS:
@@ -342,7 +350,7 @@ def _masked(words: list[str], start: int, end: int) -> bool:
     return False
 
 
-def _negated(words: list[str], start: int) -> bool:
+def _negated(words: Sequence[str], start: int) -> bool:
     """A negator or hypothetical before the occurrence, in its clause, with only filler words between."""
     position, fillers = start, 0
     while position > 0:

@@ -164,7 +164,7 @@ class Clocks:
         if self.sla is None or metric not in self.sla.targets or self.unit is None:
             return None
         data = self.working.state.clocks.get(metric)
-        clock = SlaClock.from_dict(data) if data else None
+        clock = SlaClock.reading(data) if data else None
         if clock is not None and clock.unit == self.unit.id and clock.target == self.sla.targets[metric]:
             if clock.done_at is not None or clock.running_since is None:
                 return None  # met already, or paused while we wait on the customer

@@ -205,8 +205,25 @@ class Policy:
         position = ids.index(tier_id)
         return self.tiers[position + 1] if position + 1 < len(self.tiers) else None
 
+    @cached_property
+    def _by_group(self) -> dict[tuple[str | None, str | None], Unit | None]:
+        """`unit_for_group`'s answers: asked at every decision, for the few groups a help desk has."""
+        return {}
+
     def unit_for_group(self, group_name: str | None, group_id: str | None) -> Unit | None:
         """The tier or team whose group the ticket sits in (groups may be named or given by id)."""
+        key = (group_name, group_id)
+        try:
+            return self._by_group[key]
+        except KeyError:
+            if len(self._by_group) >= 4096:
+                self._by_group.clear()  # bounded, whatever group ids events carry
+            found = self._by_group[key] = self._search_group(group_name, group_id)
+            return found
+        except TypeError:  # not text (unhashable): searched afresh
+            return self._search_group(group_name, group_id)
+
+    def _search_group(self, group_name: str | None, group_id: str | None) -> Unit | None:
         for unit in (*self.tiers, *self.teams, *self.leads):
             wanted = str(unit.group)
             if wanted in (group_id, group_name) or (group_name and wanted.casefold() == group_name.casefold()):

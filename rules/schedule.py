@@ -75,7 +75,7 @@ def desired_timers(
     for metric, data in state.clocks.items():
         if data.get("done_at") is not None or data.get("running_since") is None:
             continue  # met or paused: no alert to come (next_alert's own first answer, without making a clock)
-        due = next_alert(policy, SlaClock.from_dict(data))
+        due = next_alert(policy, SlaClock.reading(data))
         if due is not None:
             timers[f"{SLA_TIMER}{metric}"] = due  # str(TimerName(sla=metric)), without making the object
     resumes = parse_instant(state.pause.get("resumes_at"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from escalator.rules.calendar import ALWAYS_OPEN, BusinessCalendar
@@ -53,8 +54,19 @@ class SlaClock:
         clock.warn_at, clock.pause_on, clock.alerted = list(clock.warn_at), list(clock.pause_on), list(clock.alerted)
         return clock
 
-    def thresholds(self) -> list[float]:
-        return sorted({*self.warn_at, 1.0})
+    @classmethod
+    def reading(cls, data: dict[str, Any]) -> SlaClock:
+        """A clock to read only: it shares `data`'s lists (from_dict copies them, for a clock to change)."""
+        return cls(**data)
+
+    def thresholds(self) -> tuple[float, ...]:
+        return _thresholds(tuple(self.warn_at))
+
+
+@lru_cache(maxsize=256)
+def _thresholds(warn_at: tuple[float, ...]) -> tuple[float, ...]:
+    # A policy has a few warning ladders, asked for at every timer and alert check: worked out once each.
+    return tuple(sorted({*warn_at, 1.0}))
 
 
 def _calendar(policy: Policy, name: str) -> BusinessCalendar:

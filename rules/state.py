@@ -154,16 +154,18 @@ class TicketState:
         return data
 
     def copy(self) -> TicketState:
-        """A copy the engine may change freely: every list and dict copied, all the way down, except what is
-        never changed in place once made: values, the Escalation records, and each SLA clock's dict (the
-        engine makes new ones, rules.engine._update_clocks; SlaClock.from_dict copies what it may change).
-        `copy.deepcopy` spent half of each decision on its memo and reconstruction machinery."""
+        """A copy the engine may change freely: every list and dict of the state copied, one level deep. What
+        they hold is never changed in place once made, so it is shared: texts and numbers, the Escalation
+        records, each SLA clock's dict (the engine makes new ones, rules.engine._update_clocks; SlaClock
+        .from_dict copies what it changes), each SLA log entry (appended whole), the pause's `by` (replaced,
+        rules.pausing). `copy.deepcopy` spent half of each decision on its memo and reconstruction machinery;
+        a copy all the way down was still a twentieth of a replay."""
         clone = object.__new__(type(self))  # what copy.copy does, without its __reduce_ex__ round trip
-        values = {
-            name: _copied(value) if type(value) in _NESTED and name != "clocks" else value
-            for name, value in vars(self).items()
-        }
-        values["clocks"] = dict(self.clocks)
+        values = vars(self).copy()
+        for name in _CONTAINERS:
+            value = values[name]
+            if type(value) in _NESTED:
+                values[name] = value.copy()
         clone.__dict__.update(values)
         return clone
 
@@ -176,6 +178,10 @@ class TicketState:
 
 
 _ESCALATION_FIELDS = tuple(Escalation.__dataclass_fields__)
+_CONTAINERS = tuple(
+    name for name, spec in TicketState.__dataclass_fields__.items() if spec.default_factory in (list, dict)
+)
+"""The state's lists and dicts (TicketState.copy)."""
 
 
 _NESTED = frozenset({dict, list})
