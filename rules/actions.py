@@ -61,19 +61,32 @@ class Working:
         self.plan = plan
         self.history = history or {}
         self.incidents = incidents
+        self._shared: Facts | None = None
         self.routed_by: str | None = None
         self.bounced = False
         """A rule moved the ticket back into a group it had left (raises `ticket.bounced` after the triggers)."""
 
     def facts(self) -> Facts:
-        return Facts(self.ticket, self.state, self.event, self.segments, history=self.history)
+        """The facts for the next trigger's condition. Conditions asked in a row while nothing changes share
+        one set, with a memo of their leaves (`tier is L2`, `segments includes enterprise` are asked by rule
+        after rule): a new set once the ticket or the event is another, and after a trigger acted (`fire`)."""
+        facts = self._shared
+        if facts is None or facts.ticket is not self.ticket or facts.event is not self.event:
+            facts = self._shared = Facts(
+                self.ticket, self.state, self.event, self.segments, history=self.history, memo={}
+            )
+        else:
+            facts.matched = []  # the phrases this condition matches (a memo hit tells them again)
+        return facts
 
     def fire(self, trigger: Trigger, anchor_value: str | None = None) -> None:
         facts = self.facts()
         if not trigger.condition(facts):
             if anchor_value is not None:
-                self.state.checked[trigger.id] = anchor_value  # due, but not now: look again after activity
+                self.state.checked[trigger.id] = anchor_value  # due, but not now: no condition reads `checked`
             return
+        # The trigger acts: later conditions must see what it changes, and its own actions read afresh.
+        self._shared, facts.memo = None, None
         matched = facts.matched[0] if facts.matched else None
         if anchor_value is not None:
             self.state.fired[trigger.id] = anchor_value

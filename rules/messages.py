@@ -113,6 +113,32 @@ def _zone_name(zone: ZoneInfo, locale: Locale) -> str:
     return "UTC" if utc else get_timezone_name(zone, width="long", locale=locale, uncommon=False)
 
 
+class Reader:
+    """Whom a time is told to: their language and time zone, with the times told them so far (a ticket's
+    messages repeat its deadlines)."""
+
+    __slots__ = ("_told", "locale", "zone")
+
+    def __init__(self, locale: Locale, zone: ZoneInfo) -> None:
+        self.locale, self.zone = locale, zone
+        self._told: dict[datetime, str] = {}
+
+    def when(self, instant: datetime | None) -> str:
+        if instant is None:
+            return ""
+        text = self._told.get(instant)  # equal instants in any zone are told alike
+        if text is None:
+            if len(self._told) >= 4096:
+                self._told.clear()
+            text = self._told[instant] = when(instant, self.locale, self.zone)
+        return text
+
+
+@lru_cache(maxsize=1024)
+def reader(locale: Locale, zone: ZoneInfo) -> Reader:
+    return Reader(locale, zone)
+
+
 class Moment:
     """An instant as a template shows it (`when`), worked out and formatted only if the template uses it: a
     message has a dozen deadlines on offer and uses one or two, and working each out (a walk of the business
@@ -121,12 +147,10 @@ class Moment:
     context is made, so it sees the ticket as the context does). Empty and false when there is no instant,
     like the "" it stands for."""
 
-    __slots__ = ("_find", "_instant", "_text", "locale", "zone")
+    __slots__ = ("_find", "_instant", "_text", "reader")
 
-    def __init__(
-        self, instant: datetime | Callable[[], datetime | None] | None, locale: Locale, zone: ZoneInfo
-    ) -> None:
-        self.locale, self.zone = locale, zone
+    def __init__(self, instant: datetime | Callable[[], datetime | None] | None, reader: Reader) -> None:
+        self.reader = reader
         self._find = instant if callable(instant) else None
         self._instant = None if callable(instant) else instant
         self._text: str | None = None
@@ -142,7 +166,7 @@ class Moment:
 
     def __str__(self) -> str:
         if self._text is None:
-            self._text = when(self.instant, self.locale, self.zone)
+            self._text = self.reader.when(self.instant)
         return self._text
 
     def __eq__(self, other: object) -> bool:
@@ -277,12 +301,14 @@ class _Parts:
         return home_zone(self.policy)
 
     @cached_property
-    def customer_zone(self) -> ZoneInfo:
-        return zone_of(self.ticket.requester.time_zone, self.home)
+    def customer(self) -> Reader:
+        """The requester, in their language and time zone (the team's when theirs is not known)."""
+        return reader(self.locale, zone_of(self.ticket.requester.time_zone, self.home))
 
     @cached_property
-    def agents_zone(self) -> ZoneInfo:
-        return zone_of(None, self.home)
+    def team(self) -> Reader:
+        """The support team: English (the default locale), in the first business calendar's zone."""
+        return reader(babel_locale(None), zone_of(None, self.home))
 
 
 _METRICS = ("first_response", "next_response", "resolution")
@@ -339,13 +365,13 @@ def _alert_part(parts: _Parts) -> dict[str, Any]:
     return {
         "metric": str(detail.get("metric", "")).replace("_", " "),
         "percent": round(float(detail.get("fraction", 1.0)) * 100),
-        "due": Moment(due, babel_locale(None), parts.agents_zone),
+        "due": Moment(due, parts.team),
     }
 
 
 def _next_update_part(parts: _Parts) -> Moment:
     working, facts, at = parts.working, parts.step.facts, parts.at
-    return Moment(lambda: next_update(working, facts, at), parts.locale, parts.customer_zone)
+    return Moment(lambda: next_update(working, facts, at), parts.customer)
 
 
 def _pause_part(parts: _Parts) -> dict[str, Any]:
@@ -383,11 +409,9 @@ _PARTS: dict[str, Callable[[_Parts], Any]] = {
     "matched": lambda parts: parts.step.matched or "",
     "comment": _comment_part,
     "sla": _sla_part,
-    "deadline": lambda parts: {
-        metric: Moment(parts.deadlines.finder(metric), parts.locale, parts.customer_zone) for metric in _METRICS
-    },
+    "deadline": lambda parts: {metric: Moment(parts.deadlines.finder(metric), parts.customer) for metric in _METRICS},
     "deadline_internal": lambda parts: {
-        metric: Moment(parts.deadlines.finder(metric), babel_locale(None), parts.agents_zone) for metric in _METRICS
+        metric: Moment(parts.deadlines.finder(metric), parts.team) for metric in _METRICS
     },
     "next_update": _next_update_part,
     "escalation": lambda parts: _latest(parts.policy, parts.working),

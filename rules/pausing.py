@@ -98,6 +98,8 @@ def cap_instant(pause: PauseState, rules: PauseRules) -> datetime | None:
 def update_pause(state: TicketState, ticket: Ticket, at: datetime, rules: PauseRules) -> list[str]:
     """The pause after this event; returns `sla.pause_suspicious` when the ticket just crossed the threshold.
     Call after the event was observed (the anchors are current) and before the clocks are updated."""
+    if ticket.status not in rules.pause_on and _at_rest(state.pause):
+        return []  # not paused, and nothing of a pause left to close: what the steps below would leave
     pause = PauseState.from_dict(state.pause)
     raised: list[str] = []
     assignee = state.assignee
@@ -132,6 +134,21 @@ def update_pause(state: TicketState, ticket: Ticket, at: datetime, rules: PauseR
     pause.resumes_at = format_instant(resumes) if resumes is not None else None
     state.pause = pause.to_dict()
     return raised
+
+
+_FIELDS = frozenset(PauseState.__dataclass_fields__)
+
+
+def _at_rest(data: dict[str, Any]) -> bool:
+    """A pause as `update_pause` leaves it outside a pause status (all fields written, `by` a dict)."""
+    return (
+        data.keys() == _FIELDS
+        and data.get("since") is None
+        and data.get("honored_since") is None
+        and data.get("reason") == ""
+        and data.get("resumes_at") is None
+        and type(data.get("by")) is dict
+    )
 
 
 def _asked(state: TicketState, pause: PauseState, rules: PauseRules) -> bool:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple, NoReturn
 
 from escalator.plugin.history import shape
@@ -115,16 +116,6 @@ class HistoryRecord(NamedTuple):
     def ticket_model(self) -> Ticket:
         """The engine's `Ticket`: what a connector would have read back from the help desk at this event."""
         ticket = self.ticket
-        requester = ticket.requester
-        person: dict[str, Any] = {
-            "id": requester.id,
-            "name": requester.name,
-            "email": requester.email,
-            "locale": requester.locale,
-            "tags": requester.tags,
-        }
-        if "time_zone" in _PERSON_FIELDS:  # carried as soon as the engine's Person can hold it
-            person["time_zone"] = requester.time_zone
         org = ticket.organization
         return Ticket(
             id=ticket.id,
@@ -135,10 +126,8 @@ class HistoryRecord(NamedTuple):
             group_id=ticket.group_id,
             group_name=ticket.group,
             assignee_id=ticket.assignee,
-            requester=Person(**person),
-            organization=Organization(id=org.id, name=org.name, tags=org.tags, fields=dict(org.fields))
-            if org is not None
-            else None,
+            requester=_person_model(ticket.requester),
+            organization=_organization_model(org) if org is not None else None,
             tags=ticket.tags,
             channel=ticket.channel,
             custom_fields=dict(ticket.custom_fields),
@@ -227,6 +216,38 @@ def _no_constant(name: str) -> NoReturn:
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 """One decoder for every line (`json.loads` with options builds one per call); NaN and Infinity are
 Python's extensions, not JSON, so they are refused."""
+
+
+@lru_cache(maxsize=4096)
+def _person_model(requester: HistoryPerson) -> Person:
+    """The engine's `Person` (immutable, so one per requester: its lines repeat it)."""
+    person: dict[str, Any] = {
+        "id": requester.id,
+        "name": requester.name,
+        "email": requester.email,
+        "locale": requester.locale,
+        "tags": requester.tags,
+    }
+    if "time_zone" in _PERSON_FIELDS:  # carried as soon as the engine's Person can hold it
+        person["time_zone"] = requester.time_zone
+    return Person(**person)
+
+
+_ORGANIZATION_MODELS: dict[int, tuple[HistoryOrganization, Organization]] = {}
+
+
+def _organization_model(org: HistoryOrganization) -> Organization:
+    """The engine's `Organization`, one per organization record (records are shared: `_organization`), kept by
+    identity as the record's fields are a mapping; the entry holds the record, so its id is not reused."""
+    known = _ORGANIZATION_MODELS.get(id(org))
+    if known is not None and known[0] is org:
+        return known[1]
+    model = Organization(id=org.id, name=org.name, tags=org.tags, fields=dict(org.fields))
+    if len(_ORGANIZATION_MODELS) >= 4096:
+        _ORGANIZATION_MODELS.clear()
+    _ORGANIZATION_MODELS[id(org)] = (org, model)
+    return model
+
 
 _PEOPLE = shape.Memo()
 _ORGANIZATIONS = shape.Memo()
