@@ -38,12 +38,12 @@ def parse_instant(value: str | None) -> datetime | None:
     if not value:
         return None
     if type(value) is str:
-        return _parse_text(value)
+        return parse_instant_text(value)
     return _parse(value)
 
 
 @lru_cache(maxsize=65_536)
-def _parse_text(value: str) -> datetime:
+def parse_instant_text(value: str) -> datetime:
     # The state keeps its instants as text and every decision re-reads the same few anchors and clocks: the
     # result (immutable) is kept. A bad value raises each time, as an exception is never cached.
     return _parse(value)

@@ -80,14 +80,23 @@ def _not_in(value: Sequence[Any]) -> Compare:
     return lambda actual: not inside(actual)
 
 
+def _normed_items(actual: Any) -> set[Any]:
+    """`{_norm(item) for item in _as_list(actual)}`, with text (tags, segments: most items) folded inline."""
+    if actual is None:
+        return set()
+    if isinstance(actual, list | tuple | set | frozenset):
+        return {item.casefold() if type(item) is str else _norm(item) for item in actual}
+    return {_norm(actual)}
+
+
 def _includes(value: Any) -> Compare:
     wanted = {_norm(item) for item in _as_list(value)}
-    return lambda actual: bool(wanted & {_norm(item) for item in _as_list(actual)})
+    return lambda actual: not wanted.isdisjoint(_normed_items(actual))
 
 
 def _excludes(value: Any) -> Compare:
     unwanted = {_norm(item) for item in _as_list(value)}
-    return lambda actual: not unwanted & {_norm(item) for item in _as_list(actual)}
+    return lambda actual: unwanted.isdisjoint(_normed_items(actual))
 
 
 CONTAINS_ANY_PLURALS = True

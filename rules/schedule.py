@@ -71,7 +71,7 @@ def desired_timers(
     if state.status == "closed":
         return {}
     timers: dict[str, datetime] = {}
-    probe: _Probe | None = None
+    probe: Facts | None = None
     for metric, data in state.clocks.items():
         if data.get("done_at") is not None or data.get("running_since") is None:
             continue  # met or paused: no alert to come (next_alert's own first answer, without making a clock)
@@ -89,8 +89,8 @@ def desired_timers(
             continue
         if ticket is not None and trigger.id not in policy.volatile_triggers:
             if probe is None:
-                probe = _Probe.of(policy, state, ticket, now, history)
-            if not trigger.condition(probe.facts):
+                probe = _probe(policy, state, ticket, now, history)
+            if not trigger.condition(probe):
                 continue
         start = parse_instant(anchor)
         assert start is not None
@@ -100,20 +100,12 @@ def desired_timers(
     return timers
 
 
-@dataclass(frozen=True)
-class _Probe:
-    """Trigger conditions with the facts a timer event will have (no comment, no changes). The ticket's
-    segments are the same for every trigger, so they are worked out once per ticket, not once per trigger."""
-
-    facts: Facts
-    """One set of facts for every trigger, with a memo: triggers share leaves (`segments includes enterprise`,
-    `active is true`), each evaluated once per probe. Nothing changes between the triggers' conditions."""
-
-    @classmethod
-    def of(
-        cls, policy: Policy, state: TicketState, ticket: Ticket, now: datetime, history: Mapping[str, int] | None
-    ) -> _Probe:
-        event = TicketEvent("schedule", "timer.elapsed", ticket.id, now, source="timer")
-        known = dict(history or {})
-        segments = segments_of(policy, ticket, state, event, known)
-        return cls(Facts(ticket, state, event, segments, history=known, memo={}))
+def _probe(
+    policy: Policy, state: TicketState, ticket: Ticket, now: datetime, history: Mapping[str, int] | None
+) -> Facts:
+    """The facts a timer event will have (no comment, no changes), for every trigger's condition: the ticket's
+    segments are the same for every trigger, and the memo answers the leaves triggers share (`segments
+    includes enterprise`, `active is true`) once. Nothing changes between the triggers' conditions."""
+    event = TicketEvent("schedule", "timer.elapsed", ticket.id, now, source="timer")
+    known = dict(history or {})
+    return Facts(ticket, state, event, segments_of(policy, ticket, state, event, known), history=known, memo={})
