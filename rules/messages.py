@@ -58,38 +58,16 @@ def zone_of(name: str | None, fallback: str) -> ZoneInfo:
 
 def when(instant: datetime | None, locale: Locale, zone: ZoneInfo) -> str:
     """`Monday, March 9, 2026, 10:30 AM (Eastern Time)`, in the reader's language and time zone."""
-    if instant is None:
-        return ""
-    local = instant.astimezone(zone)
-    return f"{_full_date(local.date(), locale)}, {_short_time(local, locale)} ({_zone_name(zone, locale)})"
+    return reader(locale, zone).when(instant)
 
 
 _TIME_OF_DAY_LETTERS = frozenset("hHkKmsSaAbB")
 """CLDR pattern letters whose output depends on the time of day alone (not the date or the zone)."""
-_SECOND_LETTERS = frozenset("sSA")
-_SHORT_TIMES: dict[tuple[Locale, int, int, int, int], str] = {}
+_SECOND_LETTERS = frozenset("sSAbB")
+"""Letters that read the seconds too: seconds, fractions, milliseconds in the day, and the day periods
+(`noon` is 12:00:00 exactly)."""
 
 
-def _short_time(local: datetime, locale: Locale) -> str:
-    """`10:30 AM`: Babel's short time. Deadlines fall on a few thousand minutes of the day, and Babel's
-    formatting was a fifth of a message's rendering, so a locale whose pattern reads only the time of day (all
-    of CLDR's do) keeps its answers by time of day, to the minute when the pattern shows no seconds."""
-    reads = _pattern_reads(locale)
-    if reads is None:
-        return format_time(local, "short", locale=locale)
-    if reads:
-        key = (locale, local.hour, local.minute, local.second, local.microsecond)
-    else:
-        key = (locale, local.hour, local.minute, 0, 0)
-    text = _SHORT_TIMES.get(key)
-    if text is None:
-        if len(_SHORT_TIMES) >= 65_536:
-            _SHORT_TIMES.clear()
-        text = _SHORT_TIMES[key] = format_time(local, "short", locale=locale)
-    return text
-
-
-@lru_cache(maxsize=256)
 def _pattern_reads(locale: Locale) -> bool | None:
     """For the locale's short time pattern: None when it reads more than the time of day, else whether it
     shows seconds (or finer)."""
@@ -100,41 +78,71 @@ def _pattern_reads(locale: Locale) -> bool | None:
     return bool(letters & _SECOND_LETTERS)
 
 
-@lru_cache(maxsize=4096)
-def _full_date(day: date, locale: Locale) -> str:
-    # Deadlines fall on a few dozen dates; Babel's formatting of one was a third of a message's formatting.
-    return format_date(day, "full", locale=locale)
-
-
-@lru_cache(maxsize=1024)
 def _zone_name(zone: ZoneInfo, locale: Locale) -> str:
     """The zone's generic name (`Eastern Time`): without an instant, Babel's answer depends on nothing else."""
     utc = str(zone.key) in ("UTC", "Etc/UTC", "Etc/GMT", "GMT")
     return "UTC" if utc else get_timezone_name(zone, width="long", locale=locale, uncommon=False)
 
 
-class Reader:
-    """Whom a time is told to: their language and time zone, with the times told them so far (a ticket's
-    messages repeat its deadlines)."""
+_KEPT = 512
+"""Texts a reader keeps per kind: a ticket's messages repeat its few deadlines, on a few dozen dates."""
 
-    __slots__ = ("_told", "locale", "zone")
+
+class Reader:
+    """Whom a time is told to: their language and time zone, with what was told them so far. Babel's
+    formatting was a fifth of a message's rendering; deadlines fall on a few dozen dates and a few thousand
+    minutes of the day, and a ticket's messages repeat them, so the dates, the times of day (to the minute when
+    the locale's pattern shows no seconds; all of CLDR's read the time of day alone) and whole texts are kept."""
+
+    __slots__ = ("_dates", "_seconds", "_times", "_told", "_zone_name", "locale", "zone")
 
     def __init__(self, locale: Locale, zone: ZoneInfo) -> None:
         self.locale, self.zone = locale, zone
-        self._told: dict[datetime, str] = {}
+        self._seconds = _pattern_reads(locale)
+        self._zone_name: str | None = None
+        self._told: dict[datetime, str] = {}  # equal instants in any zone are told alike
+        self._dates: dict[date, str] = {}
+        self._times: dict[tuple[int, ...], str] = {}
 
     def when(self, instant: datetime | None) -> str:
         if instant is None:
             return ""
-        text = self._told.get(instant)  # equal instants in any zone are told alike
+        text = self._told.get(instant)
         if text is None:
-            if len(self._told) >= 4096:
-                self._told.clear()
-            text = self._told[instant] = when(instant, self.locale, self.zone)
+            local = instant.astimezone(self.zone)
+            if self._zone_name is None:
+                self._zone_name = _zone_name(self.zone, self.locale)
+            text = _keep(self._told, instant, f"{self._date(local)}, {self._time(local)} ({self._zone_name})")
+        return text
+
+    def _date(self, local: datetime) -> str:
+        day = local.date()
+        text = self._dates.get(day)
+        if text is None:
+            text = _keep(self._dates, day, format_date(day, "full", locale=self.locale))
+        return text
+
+    def _time(self, local: datetime) -> str:
+        """`10:30 AM`: Babel's short time."""
+        if self._seconds is None:
+            return format_time(local, "short", locale=self.locale)
+        key = (
+            (local.hour, local.minute, local.second, local.microsecond) if self._seconds else (local.hour, local.minute)
+        )
+        text = self._times.get(key)
+        if text is None:
+            text = _keep(self._times, key, format_time(local, "short", locale=self.locale))
         return text
 
 
-@lru_cache(maxsize=1024)
+def _keep(kept: dict[Any, str], key: Any, text: str) -> str:
+    if len(kept) >= _KEPT:
+        kept.clear()
+    kept[key] = text
+    return text
+
+
+@lru_cache(maxsize=256)
 def reader(locale: Locale, zone: ZoneInfo) -> Reader:
     return Reader(locale, zone)
 
