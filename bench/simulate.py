@@ -142,6 +142,7 @@ AREAS = (
     ("rules/pausing.py", "engine: pausing"),
     ("rules/actions.py", "engine: actions"),
     ("rules/messages.py", "engine: message contexts and times"),
+    ("rules/telling.py", "engine: message contexts and times"),
     ("babel", "engine: message contexts and times"),
     ("rules/sla.py", "engine: SLA clocks"),
     ("rules/calendar.py", "engine: calendars"),

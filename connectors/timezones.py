@@ -2,7 +2,7 @@
 
 Both desks are Rails applications and name a person's zone the way ActiveSupport::TimeZone does
 ("Eastern Time (US & Canada)", "Berlin"); Zendesk also sends the IANA name (`iana_time_zone`). Deadlines are
-told to the customer in their own zone (rules.messages), which needs the IANA name: `iana_zone` gives it for
+told to the customer in their own zone (rules.telling), which needs the IANA name: `iana_zone` gives it for
 either spelling.
 """
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from escalator.rules.messages import babel_locale, home_zone, unit_context, when, zone_of
+from escalator.rules.messages import home_zone, unit_context
 from escalator.rules.policy import IncidentRule, Policy
+from escalator.rules.telling import babel_locale, when, zone_of
 from escalator.rules.templates import PLACEHOLDERS, Blank
 
 

@@ -17,10 +17,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from escalator.rules.actions import Step, Working
 from escalator.rules.facts import Facts
 from escalator.rules.loader import load_policy_file
-from escalator.rules.messages import babel_locale, message_context, when
+from escalator.rules.messages import message_context
 from escalator.rules.model import Comment, Organization, Person, Ticket, TicketEvent
 from escalator.rules.plan import Plan
 from escalator.rules.state import Escalation, TicketState
+from escalator.rules.telling import babel_locale, when
 from escalator.rules.templates import PLACEHOLDERS, Blank, MessageTemplate
 
 SEED = load_policy_file(Path(__file__).parent.parent / "rules" / "seed-policy.json")
