@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,29 +14,27 @@ import pytest
 from escalator.rules.calendar import BusinessCalendar
 from escalator.rules.engine import evaluate, segments_of
 from escalator.rules.fold import Folded, fold
-from escalator.rules.loader import load_policy, load_policy_file
-from escalator.rules.model import Comment, Organization, Person, Ticket, TicketEvent, revised
+from escalator.rules.loader import load_policy
+from escalator.rules.model import Comment, Ticket, TicketEvent, revised
+from escalator.rules.policy import Policy
 from escalator.rules.state import TicketState
+from tests.test_seed_policy import ENTERPRISE, MONDAY_10AM, POLICY, SEED_FILE
+from tests.test_seed_policy import ticket as seed_ticket
 from tests.walk import OWN, Walk
-
-SEED_FILE = Path(__file__).parent.parent / "rules" / "seed-policy.json"
-SEED = load_policy_file(SEED_FILE)
-T0 = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)  # a Monday, 10:00 in New York
-ACME = Organization(id="o-1", name="Acme", tags=("enterprise",), fields={"account_manager": "am-1"})
 
 
 def ticket(**fields: Any) -> Ticket:
-    values: dict[str, Any] = {
-        "id": "9",
-        "subject": "Cannot log in",
-        "description": "Since this morning nobody can sign in.",
-        "priority": "high",
-        "group_name": "Tier 1",
-        "requester": Person(id="r-1", name="Ana Lima", locale="pt-BR", time_zone="America/Sao_Paulo"),
-        "created_at": T0,
-    }
+    """test_seed_policy's ticket, with a login problem (routed to L2) unless told otherwise."""
+    values: dict[str, Any] = {"subject": "Cannot log in", "description": "Nobody can sign in.", "priority": "high"}
     values.update(fields)
-    return Ticket(**values)
+    return seed_ticket(**values)
+
+
+def seed_with_triggers(triggers: list[dict[str, Any]]) -> Policy:
+    data = json.loads(SEED_FILE.read_text(encoding="utf-8"))
+    data.pop("incidents")  # its rule names a trigger replaced here
+    data["triggers"] = triggers
+    return load_policy(data)
 
 
 class WatchedWalk(Walk):
@@ -54,14 +51,16 @@ class WatchedWalk(Walk):
 def test_no_decision_changes_the_state_it_was_given() -> None:
     """A ticket's whole life: routing, clocks that warn and breach (the alarms mark the clocks), a pause that
     is honored (its `by` grows), the SLA log, an agent's move and a bounce."""
-    walk = WatchedWalk(SEED, ticket(organization=ACME))
-    walk.created(T0)
-    walk.agent_writes("Looking into it: can you send a screenshot?", T0 + timedelta(minutes=20), status="pending")
-    walk.customer_writes("Here it is.", T0 + timedelta(hours=3))
-    walk.advance(T0 + timedelta(days=2))  # warnings, breaches, escalations, progress updates
-    walk.agent_changes(T0 + timedelta(days=2, hours=1), group_name="Tier 2")
-    walk.agent_changes(T0 + timedelta(days=2, hours=2), group_name="Tier 1")
-    walk.agent_changes(T0 + timedelta(days=3), status="solved")
+    walk = WatchedWalk(POLICY, ticket(organization=ENTERPRISE))
+    walk.created(MONDAY_10AM)
+    walk.agent_writes(
+        "Looking into it: can you send a screenshot?", MONDAY_10AM + timedelta(minutes=20), status="pending"
+    )
+    walk.customer_writes("Here it is.", MONDAY_10AM + timedelta(hours=3))
+    walk.advance(MONDAY_10AM + timedelta(days=2))  # warnings, breaches, escalations, progress updates
+    walk.agent_changes(MONDAY_10AM + timedelta(days=2, hours=1), group_name="Tier 2")
+    walk.agent_changes(MONDAY_10AM + timedelta(days=2, hours=2), group_name="Tier 1")
+    walk.agent_changes(MONDAY_10AM + timedelta(days=3), status="solved")
     state = walk.state
     assert state.sla_log and state.pause.get("by"), "the walk went through breaches and an honored pause"
     assert any(1.0 in clock.get("alerted", ()) or clock.get("done_at") for clock in state.clocks.values())
@@ -72,7 +71,7 @@ def test_revised_is_replace() -> None:
     changed = revised(original, priority="urgent", tags=("a", "b"))
     assert changed == dataclasses.replace(original, priority="urgent", tags=("a", "b"))
     assert original.priority == "high" and original.tags == ("a",)
-    event = TicketEvent("d", "comment.added", "9", T0, comment=Comment("hi", True, "requester"))
+    event = TicketEvent("d", "comment.added", "9", MONDAY_10AM, comment=Comment("hi", True, "requester"))
     assert revised(event, kind="ticket.escalated") == dataclasses.replace(event, kind="ticket.escalated")
     with pytest.raises(TypeError, match="no field prioritty"):
         revised(original, prioritty="urgent")
@@ -82,46 +81,45 @@ def test_segments_that_read_the_state_are_worked_out_every_time() -> None:
     data = json.loads(SEED_FILE.read_text(encoding="utf-8"))
     data["segments"].append({"id": "bounced", "if": {"field": "bounces", "operator": "gte", "value": 1}})
     policy = load_policy(data)
-    assert SEED.segments_follow_ticket and not policy.segments_follow_ticket
-    same = ticket(organization=ACME)
-    event = TicketEvent("d", "ticket.updated", "9", T0)
+    assert POLICY.segments_follow_ticket and not policy.segments_follow_ticket
+    same = ticket(organization=ENTERPRISE)
+    event = TicketEvent("d", "ticket.updated", "9", MONDAY_10AM)
     assert segments_of(policy, same, TicketState(), event) == ("enterprise",)
     assert segments_of(policy, same, TicketState(bounces=1), event) == ("enterprise", "bounced")
 
 
 def test_segments_kept_for_a_ticket_follow_the_ticket_and_the_history_facts() -> None:
-    event = TicketEvent("d", "ticket.updated", "9", T0)
+    event = TicketEvent("d", "ticket.updated", "9", MONDAY_10AM)
     plain = ticket()
-    assert segments_of(SEED, plain, TicketState(), event) == ()
-    assert segments_of(SEED, plain, TicketState(), event, {"organization.history.critical_90d": 3}) == ("at-risk",)
-    assert segments_of(SEED, plain, TicketState(), event) == ()
-    assert segments_of(SEED, revised(plain, organization=ACME), TicketState(), event) == ("enterprise",)
-    assert segments_of(SEED, plain, TicketState(), event) == ()
+    assert segments_of(POLICY, plain, TicketState(), event) == ()
+    assert segments_of(POLICY, plain, TicketState(), event, {"organization.history.critical_90d": 3}) == ("at-risk",)
+    assert segments_of(POLICY, plain, TicketState(), event) == ()
+    assert segments_of(POLICY, revised(plain, organization=ENTERPRISE), TicketState(), event) == ("enterprise",)
+    assert segments_of(POLICY, plain, TicketState(), event) == ()
 
 
 def test_a_phrase_matched_by_a_rule_that_did_not_fire_does_not_reach_the_next_rule() -> None:
-    data = json.loads(SEED_FILE.read_text(encoding="utf-8"))
-    data.pop("incidents")  # its rule names a trigger replaced here
-    data["triggers"] = [
-        {
-            "id": "outage-on-weekends",
-            "on": ["ticket.created"],
-            "if": {
-                "all": [
-                    {"field": "customer_text", "operator": "contains_any", "value": ["cannot log in"]},
-                    {"field": "channel", "operator": "is", "value": "weekend-line"},
-                ]
+    policy = seed_with_triggers(
+        [
+            {
+                "id": "outage-on-weekends",
+                "on": ["ticket.created"],
+                "if": {
+                    "all": [
+                        {"field": "customer_text", "operator": "contains_any", "value": ["cannot log in"]},
+                        {"field": "channel", "operator": "is", "value": "weekend-line"},
+                    ]
+                },
+                "then": [{"action": "add_tags", "tags": ["weekend"]}],
             },
-            "then": [{"action": "add_tags", "tags": ["weekend"]}],
-        },
-        {
-            "id": "any-keyword",
-            "on": ["ticket.created"],
-            "if": {"field": "customer_text", "operator": "contains_any", "value": ["cannot log in", "outage"]},
-            "then": [{"action": "escalate", "to": "L2"}],
-        },
-    ]
-    policy = load_policy(data)
+            {
+                "id": "any-keyword",
+                "on": ["ticket.created"],
+                "if": {"field": "customer_text", "operator": "contains_any", "value": ["cannot log in", "outage"]},
+                "then": [{"action": "escalate", "to": "L2"}],
+            },
+        ]
+    )
     decision = evaluate(policy, TicketState(), ticket(subject="Outage", description="and I cannot log in"), _created())
     (move,) = decision.state.escalations
     assert move.rule == "any-keyword" and move.matched == "outage"
@@ -129,29 +127,29 @@ def test_a_phrase_matched_by_a_rule_that_did_not_fire_does_not_reach_the_next_ru
 
 
 def test_a_rule_that_acts_is_seen_by_the_next_rules_conditions() -> None:
-    data = json.loads(SEED_FILE.read_text(encoding="utf-8"))
-    data.pop("incidents")  # its rule names a trigger replaced here
-    data["triggers"] = [
-        {
-            "id": "first",
-            "on": ["ticket.created"],
-            "if": {"field": "owner", "operator": "absent"},
-            "then": [{"action": "add_follower", "to": "am-1"}],  # the state changes, the ticket does not
-        },
-        {
-            "id": "still-no-owner",
-            "on": ["ticket.created"],
-            "if": {"field": "owner", "operator": "absent"},
-            "then": [{"action": "add_tags", "tags": ["never"]}],
-        },
-        {
-            "id": "owned",
-            "on": ["ticket.created"],
-            "if": {"field": "owner", "operator": "present"},
-            "then": [{"action": "add_tags", "tags": ["owned"]}],
-        },
-    ]
-    decision = evaluate(load_policy(data), TicketState(), ticket(), _created())
+    policy = seed_with_triggers(
+        [
+            {
+                "id": "first",
+                "on": ["ticket.created"],
+                "if": {"field": "owner", "operator": "absent"},
+                "then": [{"action": "add_follower", "to": "am-1"}],  # the state changes, the ticket does not
+            },
+            {
+                "id": "still-no-owner",
+                "on": ["ticket.created"],
+                "if": {"field": "owner", "operator": "absent"},
+                "then": [{"action": "add_tags", "tags": ["never"]}],
+            },
+            {
+                "id": "owned",
+                "on": ["ticket.created"],
+                "if": {"field": "owner", "operator": "present"},
+                "then": [{"action": "add_tags", "tags": ["owned"]}],
+            },
+        ]
+    )
+    decision = evaluate(policy, TicketState(), ticket(), _created())
     assert decision.state.owner == "am-1"
     assert decision.plan.add_tags == ["owned"]
 
@@ -159,10 +157,10 @@ def test_a_rule_that_acts_is_seen_by_the_next_rules_conditions() -> None:
 def test_a_fold_of_several_events_is_the_merge_of_its_plans() -> None:
     first = _created()
     second = TicketEvent(
-        "d-2", "comment.added", "9", T0 + timedelta(seconds=1), comment=Comment("outage", True, "requester")
+        "d-2", "comment.added", "9", MONDAY_10AM + timedelta(seconds=1), comment=Comment("outage", True, "requester")
     )
-    folded: Folded = fold(SEED, TicketState(), ticket(), [first, second], own_user_id=OWN)
-    alone = fold(SEED, TicketState(), ticket(), [first], own_user_id=OWN)
+    folded: Folded = fold(POLICY, TicketState(), ticket(), [first, second], own_user_id=OWN)
+    alone = fold(POLICY, TicketState(), ticket(), [first], own_user_id=OWN)
     assert folded.plan.reasons[: len(alone.plan.reasons)] == alone.plan.reasons
     assert len(folded.plan.reasons) > len(alone.plan.reasons)
 
@@ -184,16 +182,16 @@ def test_calendar_additions_kept_by_argument_answer_as_worked_out() -> None:
 
 
 def _created() -> TicketEvent:
-    return TicketEvent("d-1", "ticket.created", "9", T0, actor_id="r-1")
+    return TicketEvent("d-1", "ticket.created", "9", MONDAY_10AM, actor_id="r-1")
 
 
 def test_group_lookups_kept_answer_as_searched() -> None:
-    units = (*SEED.tiers, *SEED.teams, *SEED.leads)
+    units = (*POLICY.tiers, *POLICY.teams, *POLICY.leads)
     for unit in units:
         group = str(unit.group)
         first = next(u for u in units if str(u.group) in (group,) or str(u.group).casefold() == group.casefold())
         for _ in range(2):
-            assert SEED.unit_for_group(group, None) == first
-            assert SEED.unit_for_group(group.upper(), None) == first
-            assert SEED.unit_for_group(None, group) == first
-    assert SEED.unit_for_group("Nobody's group", "777") is None
+            assert POLICY.unit_for_group(group, None) == first
+            assert POLICY.unit_for_group(group.upper(), None) == first
+            assert POLICY.unit_for_group(None, group) == first
+    assert POLICY.unit_for_group("Nobody's group", "777") is None
