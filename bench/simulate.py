@@ -163,7 +163,7 @@ AREAS = (
     ("plugin/history/reader.py", "history: reading"),
     ("json", "history: parsing"),
     ("plugin/history/replay.py", "simulate: replay loop"),
-    ("plugin/history/attribution.py", "simulate: attribution"),
+    ("plugin/history/attribution.py", "simulate: actions per ticket"),
     ("plugin/clock.py", "simulate: timer events (plugin.clock)"),
     ("plugin/history/simulate.py", "simulate: summary"),
 )

@@ -155,8 +155,6 @@ class TicketRun:
     problems: list[str] = field(default_factory=list)
     """Events the engine could not evaluate (condemned, as the worker would dead-letter them), and runaway
     timers."""
-    unread: list[str] = field(default_factory=list)
-    """Reason lines the attribution could not read (see `attribution`)."""
     steps: list[Step] | None = None
     final_priority: str | None = None
 
@@ -234,10 +232,8 @@ class _Replay:
         if state.sla_log != before.sla_log:
             run.sla.extend(_appended(before.sla_log, state.sla_log))
         plan = folded.plan
-        found = plan_actions(plan, at) if plan.reasons or plan.actions else None
-        if found is not None:
-            run.actions.extend(_mark_routing(found.actions, before, state))
-            run.unread.extend(found.unread)
+        found = _mark_routing(plan_actions(plan, at), before, state) if plan.actions else []
+        run.actions.extend(found)
         if self.overlay.absorb(plan):
             self._ticket = None
         self.timers = desired_timers(policy, state, at, self.ticket(), facts)
@@ -248,7 +244,7 @@ class _Replay:
                     "history" if timer is None else "timer",
                     timer or ", ".join(f"{r.kind} by {r.actor.role} (line {r.line_number})" for r in batch),
                     tuple(plan.reasons),
-                    tuple(found.actions) if found else (),
+                    tuple(found),
                     state.tier,
                     state.team,
                     state.status,
