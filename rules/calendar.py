@@ -74,10 +74,10 @@ class BusinessCalendar:
     # 24x7 with no holidays is continuous time in any zone, so it takes the plain-arithmetic shortcut.
     _always: bool = field(init=False, repr=False, compare=False)
     _days: dict[int, _Spans] = field(init=False, repr=False, compare=False, default_factory=dict)
-    # (start, seconds) -> `add`'s answer: timers are re-armed after every event from the same anchors and
-    # clocks, so most of the walks were ones done already. Keyed by the arguments themselves (equal instants
-    # in any zone have the same answer), so a repeated question costs one lookup.
-    _added: dict[tuple[datetime, float], datetime] = field(init=False, repr=False, compare=False, default_factory=dict)
+    # (start in epoch microseconds, seconds) -> `add`'s answer: timers are re-armed after every event from the
+    # same anchors and clocks, so most of the walks were ones done already. Keyed by the instant's
+    # microseconds, not the datetime: two local times of a DST fall-back hour compare equal as datetimes.
+    _added: dict[tuple[int, float], datetime] = field(init=False, repr=False, compare=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, repr=False, compare=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -126,11 +126,11 @@ class BusinessCalendar:
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """The earliest instant t >= start whose business time since `start` reaches `seconds` (UTC)."""
-        key = (start, seconds)
+        t = _to_us(start, "start")
+        key = (t, seconds)
         found = self._added.get(key)
         if found is not None:
             return found
-        t = _to_us(start, "start")
         if not math.isfinite(seconds):
             raise CalendarError(f"seconds: {seconds} is not a finite duration")
         remaining = round(seconds * _US_PER_S)

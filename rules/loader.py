@@ -266,7 +266,7 @@ class _Builder:
             if "segments" in fields_used(item.get("if")):
                 self.problem(child(path, "if"), "a segment's condition cannot use the field 'segments'")
             condition = self._condition(item.get("if"), child(path, "if"))
-            segments.append(Segment(segment_id, condition, frozenset(fields_used(item.get("if")))))
+            segments.append(Segment(segment_id, condition, _reads(item.get("if"))))
         return segments
 
     def _duration(self, text: Any, path: str) -> float:
@@ -407,6 +407,14 @@ class _Builder:
 
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _reads(node: Any) -> frozenset[str] | None:
+    """The fields a condition reads, or None when it also reads the event: `changed` asks whether this event
+    changed a field, whatever the field's name (rules.conditions)."""
+    if any(leaf.get("operator") == "changed" for leaf in leaves(node)):
+        return None
+    return frozenset(fields_used(node))
 
 
 def _leads(tiers: Sequence[Unit], teams: Sequence[Unit]) -> list[Unit]:

@@ -56,14 +56,18 @@ def _parse(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-@lru_cache(maxsize=8192)
 def format_instant(value: datetime) -> str:
-    """UTC ISO 8601 with a `Z`, to the second when there is no fraction (the form help desks use). Kept per
-    instant: one decision writes its event's instant into half a dozen anchors, clocks and logs. (Equal
-    instants in other zones share an entry: they format alike.)"""
+    """UTC ISO 8601 with a `Z`, to the second when there is no fraction (the form help desks use)."""
     if value.tzinfo is UTC:  # the engine's own instants: already UTC, no conversion to make
-        return value.isoformat().replace("+00:00", "Z")
+        return _format_utc(value)
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=8192)
+def _format_utc(value: datetime) -> str:
+    # Kept per instant: one decision writes its event's instant into half a dozen anchors, clocks and logs.
+    # UTC only: in a zone with DST, the two local times of a fall-back hour compare equal as datetimes.
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def canonical_instant(value: Any) -> str | None:

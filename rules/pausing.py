@@ -139,10 +139,11 @@ def update_pause(state: TicketState, ticket: Ticket, at: datetime, rules: PauseR
 _FIELDS = frozenset(PauseState.__dataclass_fields__)
 
 
-def _at_rest(data: dict[str, Any]) -> bool:
+def _at_rest(data: dict[str, Any] | None) -> bool:
     """A pause as `update_pause` leaves it outside a pause status (all fields written, `by` a dict)."""
     return (
-        data.keys() == _FIELDS
+        type(data) is dict
+        and data.keys() == _FIELDS
         and data.get("since") is None
         and data.get("honored_since") is None
         and data.get("reason") == ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -85,19 +85,21 @@ class Reader:
         self.locale, self.zone = locale, zone
         self._seconds = _pattern_reads(locale)
         self._zone_name: str | None = None
-        self._told: dict[datetime, str] = {}  # equal instants in any zone are told alike
+        self._told: dict[datetime, str] = {}
         self._dates: dict[date, str] = {}
         self._times: dict[tuple[int, ...], str] = {}
 
     def when(self, instant: datetime | None) -> str:
         if instant is None:
             return ""
-        text = self._told.get(instant)
+        # Kept by the UTC instant: in a zone with DST, the two local times of a fall-back hour compare equal.
+        key = instant if instant.tzinfo is UTC else instant.astimezone(UTC)
+        text = self._told.get(key)
         if text is None:
             local = instant.astimezone(self.zone)
             if self._zone_name is None:
                 self._zone_name = _zone_name(self.zone, self.locale)
-            text = _keep(self._told, instant, f"{self._date(local)}, {self._time(local)} ({self._zone_name})")
+            text = _keep(self._told, key, f"{self._date(local)}, {self._time(local)} ({self._zone_name})")
         return text
 
     def _date(self, local: datetime) -> str:

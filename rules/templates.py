@@ -207,6 +207,8 @@ class MessageTemplate:
         try:
             return self._picks[locale]
         except KeyError:
+            if len(self._picks) >= 256:
+                self._picks.clear()  # bounded, whatever locales requesters carry
             found = self._picks[locale] = self.pick_locale(locale)
             return found
         except TypeError:  # not text (unhashable): asked afresh, failing as pick_locale fails

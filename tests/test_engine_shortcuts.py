@@ -15,9 +15,10 @@ from escalator.rules.calendar import BusinessCalendar
 from escalator.rules.engine import evaluate, segments_of
 from escalator.rules.fold import Folded, fold
 from escalator.rules.loader import load_policy
-from escalator.rules.model import Comment, Ticket, TicketEvent, revised
+from escalator.rules.model import Comment, Ticket, TicketEvent, format_instant, revised
 from escalator.rules.policy import Policy
 from escalator.rules.state import TicketState
+from escalator.rules.telling import babel_locale, when
 from tests.test_seed_policy import ENTERPRISE, MONDAY_10AM, POLICY, SEED_FILE
 from tests.test_seed_policy import ticket as seed_ticket
 from tests.walk import OWN, Walk
@@ -195,3 +196,39 @@ def test_group_lookups_kept_answer_as_searched() -> None:
             assert POLICY.unit_for_group(group.upper(), None) == first
             assert POLICY.unit_for_group(None, group) == first
     assert POLICY.unit_for_group("Nobody's group", "777") is None
+
+
+def test_a_segment_that_asks_what_changed_is_worked_out_for_every_event() -> None:
+    data = json.loads(SEED_FILE.read_text(encoding="utf-8"))
+    data["segments"].append({"id": "reprioritized", "if": {"field": "priority", "operator": "changed"}})
+    policy = load_policy(data)
+    assert not policy.segments_follow_ticket
+    same = ticket()
+    changed = TicketEvent("d-1", "ticket.updated", "7", MONDAY_10AM, changes={"priority": ("normal", "high")})
+    plain = TicketEvent("d-2", "ticket.updated", "7", MONDAY_10AM)
+    assert segments_of(policy, same, TicketState(), changed) == ("reprioritized",)
+    assert segments_of(policy, same, TicketState(), plain) == ()
+
+
+def test_a_state_without_a_pause_record_is_decided() -> None:
+    state = TicketState.from_dict({**TicketState().to_dict(), "pause": None, "status": "open", "tier": "L1"})
+    decision = evaluate(POLICY, state, ticket(status="open"), _created())
+    assert decision.state.tier == "L2"
+
+
+def test_the_two_local_times_of_a_fall_back_hour_stay_two_instants() -> None:
+    """In a zone with DST, 01:30 before and after the fall-back compare equal as datetimes: what is kept by
+    instant must not answer for the other one."""
+    new_york = ZoneInfo("America/New_York")
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=new_york)
+    second = first.replace(fold=1)
+    assert first == second and first.astimezone(UTC) != second.astimezone(UTC)
+    assert format_instant(first) == "2026-11-01T05:30:00Z"
+    assert format_instant(second) == "2026-11-01T06:30:00Z"
+    spec = {"timezone": "UTC", "hours": {day: ["00:00-24:00"] for day in ("mon", "sun")}}
+    calendar = BusinessCalendar.from_spec("sun", spec)
+    assert calendar.add(first, 60) == datetime(2026, 11, 1, 5, 31, tzinfo=UTC)
+    assert calendar.add(second, 60) == datetime(2026, 11, 1, 6, 31, tzinfo=UTC)
+    english, utc = babel_locale("en-US"), ZoneInfo("UTC")
+    assert when(first, english, utc).endswith("5:30\u202fAM (UTC)")
+    assert when(second, english, utc).endswith("6:30\u202fAM (UTC)")
