@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from escalator.fakedesk.freshdesk import FakeFreshdesk
 from escalator.fakedesk.zendesk import FakeZendesk
 from tests.support import SECRET, Pipeline, pipeline
+from tests.support_freshdesk import new_desk
 
 
 def _free_port() -> int:
@@ -106,6 +108,15 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def fake_freshdesk() -> Iterator[FakeFreshdesk]:
+    """A fake Freshdesk configured as tests.support_freshdesk's tenant expects, running."""
+    fake = new_desk()
+    fake.start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture

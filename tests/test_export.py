@@ -22,7 +22,7 @@ from escalator.plugin import keys
 from escalator.plugin.cli import main
 from escalator.plugin.demo import seed_policy_path
 from escalator.plugin.history.records import HistoryRecord, parse_line
-from tests.support_freshdesk import API_KEY, new_desk
+from tests.support_freshdesk import API_KEY
 
 TENANT = "acme"
 
@@ -191,18 +191,10 @@ def test_export_says_what_it_needs(
     assert unknown.value.code == 2 and "no tenant 'nope'" in capsys.readouterr().err
 
 
-@pytest.fixture
-def fdesk() -> Iterator[FakeFreshdesk]:
-    fake = new_desk()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
 def test_freshdesk_history_from_tickets_and_conversations(
-    fdesk: FakeFreshdesk, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    fake_freshdesk: FakeFreshdesk, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    desk = fdesk
+    desk = fake_freshdesk
     now = datetime.now(UTC).replace(microsecond=0)
     base = now - timedelta(hours=2)
     company = desk.add_company("Umbrella", account_tier="Enterprise")

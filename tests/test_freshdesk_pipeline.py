@@ -14,20 +14,12 @@ from escalator.fakedesk.freshdesk import HUMAN_AGENT_ID, OWN_AGENT_ID, FakeFresh
 from escalator.plugin import keys
 from escalator.plugin.jobs import quiet
 from tests.support import V1_POLICY
-from tests.support_freshdesk import SECRET, TENANT, FreshdeskPipeline, freshdesk_pipeline, new_desk
+from tests.support_freshdesk import SECRET, TENANT, FreshdeskPipeline, freshdesk_pipeline
 
 
 @pytest.fixture
-def desk() -> Iterator[FakeFreshdesk]:
-    fake = new_desk()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def pipe(redis_url: str, desk: FakeFreshdesk) -> Iterator[FreshdeskPipeline]:
-    yield from freshdesk_pipeline(redis_url, desk)
+def pipe(redis_url: str, fake_freshdesk: FakeFreshdesk) -> Iterator[FreshdeskPipeline]:
+    yield from freshdesk_pipeline(redis_url, fake_freshdesk)
 
 
 def new_ticket(pipe: FreshdeskPipeline, subject: str, description: str, **options: Any) -> int:
@@ -259,7 +251,7 @@ def test_the_minimal_body_still_works_and_still_recognises_our_own_notes(pipe: F
     assert len(pipe.writes(ticket_id)) == 3
 
 
-def test_company_fields_are_there_for_conditions(redis_url: str, desk: FakeFreshdesk, tmp_path: Path) -> None:
+def test_company_fields_are_there_for_conditions(redis_url: str, fake_freshdesk: FakeFreshdesk, tmp_path: Path) -> None:
     policy = json.loads(V1_POLICY.read_text())
     policy["triggers"].insert(
         0,
@@ -272,15 +264,19 @@ def test_company_fields_are_there_for_conditions(redis_url: str, desk: FakeFresh
     )
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps(policy))
-    wiring = freshdesk_pipeline(redis_url, desk, rules)
+    wiring = freshdesk_pipeline(redis_url, fake_freshdesk, rules)
     pipe = next(wiring)
     try:
-        initech = desk.add_company("Initech", account_tier="Enterprise", health_score="At risk")
-        dana = desk.add_contact("Dana Ruiz", "dana@initech.example", company_id=initech)
-        ticket_id = int(desk.create_ticket("Export question", "How do I export?", dana, tags=["export"])["id"])
+        initech = fake_freshdesk.add_company("Initech", account_tier="Enterprise", health_score="At risk")
+        dana = fake_freshdesk.add_contact("Dana Ruiz", "dana@initech.example", company_id=initech)
+        ticket_id = int(
+            fake_freshdesk.create_ticket("Export question", "How do I export?", dana, tags=["export"])["id"]
+        )
         pipe.settle()
         assert group_of(pipe, ticket_id) == "Tier 2"
-        assert desk.tickets[ticket_id]["tags"] == ["export", "enterprise"], "the merged list: PUT replaces tags"
+        assert fake_freshdesk.tickets[ticket_id]["tags"] == ["export", "enterprise"], (
+            "the merged list: PUT replaces tags"
+        )
         assert [write["call"] for write in pipe.writes(ticket_id)] == ["update"]
     finally:
         wiring.close()
