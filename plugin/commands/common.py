@@ -111,12 +111,16 @@ Handler = Callable[[argparse.Namespace], int]
 # --- argument types and rules files shared by several commands ---------------------------------------------
 
 
+def _instant_or_none(text: str) -> datetime | None:
+    try:
+        return parse_instant(text)
+    except ValueError:
+        return None
+
+
 def instant_arg(text: str) -> datetime:
     """An ISO 8601 instant (argparse `type`)."""
-    try:
-        value = parse_instant(text)
-    except ValueError:
-        value = None
+    value = _instant_or_none(text)
     if value is None:
         raise argparse.ArgumentTypeError(f"'{text}' is not an ISO 8601 instant (e.g. 2026-03-06T21:30:00Z)")
     return value
@@ -127,10 +131,7 @@ def since_arg(example: str) -> Callable[[str], datetime]:
     duration the error message suggests (the option's default)."""
 
     def since(text: str) -> datetime:
-        try:
-            instant = parse_instant(text)
-        except ValueError:
-            instant = None
+        instant = _instant_or_none(text)
         if instant is None:
             try:
                 seconds = parse_duration(text)
