@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from babel.core import Locale
@@ -34,14 +34,21 @@ def unit_context(unit: Unit | None) -> dict[str, str]:
 
 
 class Clocks:
-    """The deadlines the ticket runs on now (for the unit it is in, or has just been moved to)."""
+    """The deadlines the ticket runs on now (for the unit it is in, or has just been moved to), each worked
+    out once, when a template first shows it (for the customer or the team)."""
 
     def __init__(self, working: Working, unit: Unit | None, at: datetime) -> None:
         self.working, self.unit, self.at = working, unit, at
         policy, ticket = working.policy, working.ticket
         self.sla = policy.sla_for(unit.id if unit else None, ticket.priority, working.segments)
+        self._found: dict[str, datetime | None] = {}
 
     def deadline(self, metric: str) -> datetime | None:
+        if metric not in self._found:
+            self._found[metric] = self._deadline(metric)
+        return self._found[metric]
+
+    def _deadline(self, metric: str) -> datetime | None:
         if self.sla is None or metric not in self.sla.targets or self.unit is None:
             return None
         data = self.working.state.clocks.get(metric)
@@ -53,22 +60,6 @@ class Clocks:
         if self.working.ticket.status in self.sla.pause_on:
             return None
         return self.sla.calendar.add(self.at, self.sla.targets[metric])  # its clock starts now
-
-
-class _Deadlines:
-    """Each metric's deadline worked out once, when a template first shows it (for the customer or the team)."""
-
-    def __init__(self, clocks: Clocks) -> None:
-        self.clocks = clocks
-        self.found: dict[str, datetime | None] = {}
-
-    def finder(self, metric: str) -> Callable[[], datetime | None]:
-        def find() -> datetime | None:
-            if metric not in self.found:
-                self.found[metric] = self.clocks.deadline(metric)
-            return self.found[metric]
-
-        return find
 
 
 def next_update(working: Working, facts: Facts, at: datetime) -> datetime | None:
@@ -144,10 +135,6 @@ class _Parts:
     @cached_property
     def clocks(self) -> Clocks:
         return Clocks(self.working, self.unit, self.at)
-
-    @cached_property
-    def deadlines(self) -> _Deadlines:
-        return _Deadlines(self.clocks)
 
     @cached_property
     def locale(self) -> Locale:
@@ -266,9 +253,11 @@ _PARTS: dict[str, Callable[[_Parts], Any]] = {
     "matched": lambda parts: parts.step.matched or "",
     "comment": _comment_part,
     "sla": _sla_part,
-    "deadline": lambda parts: {metric: Moment(parts.deadlines.finder(metric), parts.customer) for metric in _METRICS},
+    "deadline": lambda parts: {
+        metric: Moment(partial(parts.clocks.deadline, metric), parts.customer) for metric in _METRICS
+    },
     "deadline_internal": lambda parts: {
-        metric: Moment(parts.deadlines.finder(metric), parts.team) for metric in _METRICS
+        metric: Moment(partial(parts.clocks.deadline, metric), parts.team) for metric in _METRICS
     },
     "next_update": _next_update_part,
     "escalation": lambda parts: _latest(parts.policy, parts.working),
