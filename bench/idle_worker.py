@@ -4,7 +4,8 @@
 
 Starts a private redis-server, a fake Zendesk, `escalator serve` and `escalator worker` as separate processes
 (as an admin runs them), leaves them idle, then sends outage tickets and measures webhook -> reply. Prints
-whether the worker is still running, how long the first escalation took, and the redis-py version (run it
+whether the worker is still running, how long the first escalation took and the last customer notice (a
+burst of outages opens an incident, whose joiners are told in bulk), and the redis-py version (run it
 with each venv: `.venv` has the newest redis-py the project admits, `.venv-lowest` the oldest).
 """
 
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, private_redis  # noqa: E402
 from escalator.plugin.demo import seed_policy_path  # noqa: E402
+from escalator.plugin.incidents.service import FLUSH_SECONDS  # noqa: E402
 from tests.support import signed_headers  # noqa: E402
 
 SECRET = "bench-secret"
@@ -84,13 +86,21 @@ def main() -> None:
                 requests.post(f"http://127.0.0.1:{serve_port}/webhooks/zendesk/acme", data=body,
                               headers=signed_headers(body, SECRET), timeout=10)  # fmt: skip
             replied: set[int] = set()
+            first: float | None = None
             while time.monotonic() - started < 60 and len(replied) < len(opened["ids"]):
                 writes = requests.get(f"http://127.0.0.1:{desk_port}/_control/writes", auth=CREDENTIALS, timeout=10)
                 replied = {w["ticket_id"] for w in writes.json()["writes"] if w.get("comment", {}).get("public")}
+                if replied and first is None:
+                    first = time.monotonic() - started
                 time.sleep(0.2)
             took = time.monotonic() - started
             print(f"worker still running after {args.minutes:g} idle minutes: {running}")
-            print(f"{len(replied)}/{len(opened['ids'])} outage tickets escalated {took:.2f} s after the webhooks")
+            print(f"first outage ticket escalated {first or took:.2f} s after the webhooks")
+            print(
+                f"{len(replied)}/{len(opened['ids'])} told {took:.2f} s after the webhooks (from the 4th, the shipped "
+                f"policy opens an incident: tickets joining it after its first step hear in one bulk notice within "
+                f"{FLUSH_SECONDS:g} s)"
+            )
             print(f"worker log lines: {len(Path(directory, 'worker.log').read_text().splitlines())}")
         finally:
             for process in (worker, serve, desk):
